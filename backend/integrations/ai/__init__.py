@@ -1,0 +1,1 @@
+"""Panel's AI provider registry (being written)."""

@@ -1,0 +1,1 @@
+"""Provider implementations: one module per wire format, built by `factory.ProviderFactory`."""

@@ -1,0 +1,132 @@
+"""Django settings for Panel.
+
+Every value comes from the environment (or a `.env` file in the project folder) through
+django-environ, with defaults that are safe for development: a SQLite file in the project folder,
+the local-memory cache and DEBUG off unless asked for. `.env.example` lists every variable.
+"""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+_env_file = BASE_DIR / ".env"
+if _env_file.exists():
+    environ.Env.read_env(str(_env_file), overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# A development-only fallback: `make run` writes a real one into .env, and the deploy check
+# (`manage.py check --deploy`) flags this value.
+SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-panel-development-only-key")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "backend.integrations.ai.apps.AIConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.panel.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "backend.panel.wsgi.application"
+ASGI_APPLICATION = "backend.panel.asgi.application"
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite's default journal syncs to disk on every commit (~2 ms, more than the registry's
+    # whole per-call budget); WAL with synchronous=NORMAL keeps the ledger insert cheap and lets
+    # readers and the writer work at once. transaction_mode=IMMEDIATE avoids "database is locked"
+    # upgrades when several threads write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        }
+    )
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://panel")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- The AI provider registry -------------------------------------------------------------------
+
+# One Fernet key, or a comma-separated list: the first encrypts, every one decrypts (rotation).
+# Left empty, `manage.py check` fails with ai.E001 and names the fix.
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+
+# Loopback and private-network base URLs (local Ollama, vLLM, LM Studio) are refused unless on.
+# Link-local and cloud-metadata addresses are refused always.
+AI_ALLOW_PRIVATE_BASE_URLS = env.bool("AI_ALLOW_PRIVATE_BASE_URLS", default=DEBUG)
+
+# Environment fallback, used when no Provider row is enabled (see docs/architecture.md).
+AI_PROVIDER = env.str("AI_PROVIDER", default="auto")
+OPENROUTER_API_KEY = env.str("OPENROUTER_API_KEY", default="")
+OPENROUTER_DEFAULT_MODEL = env.str("OPENROUTER_DEFAULT_MODEL", default="openai/gpt-4o-mini")
+OPENROUTER_HTTP_REFERER = env.str("OPENROUTER_HTTP_REFERER", default="")
+OPENROUTER_APP_NAME = env.str("OPENROUTER_APP_NAME", default="Panel")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "backend.integrations.ai": {
+            "handlers": ["console"],
+            "level": env.str("AI_LOG_LEVEL", default="INFO"),
+        },
+    },
+}

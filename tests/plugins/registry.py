@@ -1,0 +1,1 @@
+"""Fixtures for the registry: config snapshot and cache reset between tests."""
