@@ -96,6 +96,12 @@ class Provider(models.Model):
     max_retries = models.PositiveSmallIntegerField(
         default=2, help_text="Retries on this provider before failing over."
     )
+    max_connections = models.PositiveIntegerField(
+        default=100,
+        validators=[MinValueValidator(1)],
+        help_text="Size of this provider's HTTP connection pool: the most calls in flight at once "
+        "per worker process.",
+    )
     extra_headers = models.JSONField(
         default=dict,
         blank=True,
