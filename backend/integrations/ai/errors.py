@@ -4,6 +4,8 @@ Callers catch `AIError` and still tell the cases apart::
 
     AIError
     ├── ConfigurationError        nothing usable is configured; the message names the fix
+    │   └── EncryptionKeyError    FIELD_ENCRYPTION_KEY is missing or malformed
+    │       └── KeyDecryptionError   a stored key does not decrypt with FIELD_ENCRYPTION_KEY
     ├── ProviderError             one provider failed (`provider`, `status`, `retryable`)
     │   ├── AuthenticationError   401: the key is wrong, revoked or missing
     │   ├── PermissionDenied      403: the key may not use this model or region
@@ -34,6 +36,14 @@ class AIError(Exception):
 
 class ConfigurationError(AIError):
     """Nothing usable is configured for this call; the message says which admin page or env var fixes it."""
+
+
+class EncryptionKeyError(ConfigurationError):
+    """FIELD_ENCRYPTION_KEY is missing or malformed, so a key cannot be encrypted or decrypted."""
+
+
+class KeyDecryptionError(EncryptionKeyError):
+    """A stored API key does not decrypt with any key in FIELD_ENCRYPTION_KEY."""
 
 
 class ProviderError(AIError):
