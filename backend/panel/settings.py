@@ -96,6 +96,10 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# While on, Django serves /static/ itself (the admin's CSS under uvicorn, DEBUG on or off, no
+# collectstatic needed): right for `make run`. In production serve STATIC_ROOT from the web server
+# after `collectstatic` and set it false; `manage.py check --deploy` warns otherwise (ai.W001).
+SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 
 # --- The AI provider registry -------------------------------------------------------------------
 

@@ -8,14 +8,15 @@ version so the very next call sees it (see `config.bump_version`).
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar, Self
 
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from .fields import EncryptedTextField
-from .validators import validate_base_url
+from .fields import EncryptedTextField, UndecryptableSecret, fingerprint
+from .validators import validate_base_url, validate_env_var_name, validate_extra_headers
 
 
 def _bump() -> None:
@@ -123,6 +124,60 @@ class Provider(models.Model):
 
     def natural_key(self) -> tuple[str]:
         return (self.name,)
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        self.base_url = (self.base_url or "").strip()
+        self.api_key_env = (self.api_key_env or "").strip()
+        if isinstance(self.api_key, str):
+            self.api_key = self.api_key.strip()
+        if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
+            raise ValidationError(
+                {
+                    "base_url": "An OpenAI-compatible provider needs its base URL, ending in /v1 "
+                    "(e.g. http://localhost:11434/v1 for Ollama, https://api.groq.com/openai/v1 for Groq)."
+                }
+            )
+        checks = {"api_key_env": validate_env_var_name, "extra_headers": validate_extra_headers}
+        for name, validate in checks.items():
+            try:
+                validate(getattr(self, name))
+            except ValidationError as exc:
+                raise ValidationError({name: exc.messages}) from exc
+
+    def key_status(self, *, reveal_hint: bool = True) -> tuple[str, str]:
+        """Where this provider's key comes from, as (code, label) for admin and diagnostics.
+
+        Codes: "stored", "env", "missing", "undecryptable". The label shows at most the last four
+        characters of a stored key ("set …a1b2"), none with `reveal_hint=False`.
+        """
+        if isinstance(self.api_key, UndecryptableSecret):
+            return ("undecryptable", "cannot decrypt — re-enter the key")
+        if self.api_key:
+            hint = fingerprint(self.api_key) if reveal_hint else ""
+            return ("stored", f"set {hint}" if hint else "set")
+        if self.api_key_env and os.environ.get(self.api_key_env, "").strip():
+            return ("env", f"from env {self.api_key_env}")
+        if self.api_key_env:
+            return ("missing", f"missing: env {self.api_key_env} is not set")
+        return ("missing", "missing")
+
+    def resolve_api_key(self) -> tuple[str, str]:
+        """The key to send and where it came from: (key, "stored" | "env:NAME" | "").
+
+        A stored key wins over the environment variable. Raises `KeyDecryptionError` (naming
+        FIELD_ENCRYPTION_KEY) when the stored key cannot be decrypted.
+        """
+        if isinstance(self.api_key, UndecryptableSecret):
+            self.api_key.reveal(owner=self.name)
+        if self.api_key:
+            return (self.api_key.strip(), "stored")
+        if self.api_key_env:
+            value = os.environ.get(self.api_key_env, "").strip()
+            if value:
+                return (value, f"env:{self.api_key_env}")
+        return ("", "")
 
 
 class Strategy(models.TextChoices):
