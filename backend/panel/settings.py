@@ -32,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "backend.integrations.ai.apps.AIConfig",
+    "backend.pages.apps.PagesConfig",
+    "backend.prompts.apps.PromptsConfig",
 ]
 
 MIDDLEWARE = [
@@ -122,6 +124,25 @@ ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="")
+
+# --- The CMS's AI features (docs/cms-ai.md) ----------------------------------------------------
+
+# Which model alias each CMS feature asks the registry for. An alias is a name the admin routes
+# under Admin › AI › Model aliases; override one feature with PANEL_AI_ALIAS_<FEATURE>, e.g.
+# PANEL_AI_ALIAS_META_DESCRIPTION=cheap.
+PANEL_AI_FEATURE_ALIASES = {
+    feature: env.str(f"PANEL_AI_ALIAS_{feature.upper()}", default=alias)
+    for feature, alias in {
+        "meta_description": "fast",
+        "summary": "fast",
+        "draft": "smart",
+        "long_draft": "smart",
+        "translate": "smart",
+        "rewrite": "fast",
+        "titles": "fast",
+        "prompt": "default",
+    }.items()
+}
 
 LOGGING = {
     "version": 1,
