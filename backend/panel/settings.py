@@ -79,6 +79,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
+    # Tests run threads and subprocesses against the test database: a file (with WAL) lets them
+    # share it, where SQLite's default in-memory test database would lock them out.
+    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / ".test-db.sqlite3"))
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://panel")}
 
@@ -124,6 +127,16 @@ ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
 ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
 OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="")
+
+# Tuning (docs/architecture.md): how often a process polls the config stamp, retry and
+# circuit-breaker policy, and the default HTTP pool size for providers built from the environment.
+AI_CONFIG_CHECK_INTERVAL = env.float("AI_CONFIG_CHECK_INTERVAL", default=1.0)
+AI_MAX_RETRY_WAIT_SECONDS = env.float("AI_MAX_RETRY_WAIT_SECONDS", default=10.0)
+AI_RETRY_BASE_SECONDS = env.float("AI_RETRY_BASE_SECONDS", default=0.5)
+AI_RETRY_MAX_BACKOFF_SECONDS = env.float("AI_RETRY_MAX_BACKOFF_SECONDS", default=8.0)
+AI_CIRCUIT_FAILURES = env.int("AI_CIRCUIT_FAILURES", default=5)
+AI_CIRCUIT_COOLDOWN_SECONDS = env.float("AI_CIRCUIT_COOLDOWN_SECONDS", default=30.0)
+AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=100)
 
 # --- The CMS's AI features (docs/cms-ai.md) ----------------------------------------------------
 

@@ -1,0 +1,256 @@
+"""The call ledger: one `CallLog` row per logical call, failures included.
+
+`record()` writes the row in the calling thread with one prepared INSERT (no model `save()`,
+no signals): on SQLite with WAL and `synchronous=NORMAL` that costs tens of microseconds.
+`arecord()`, for async callers, hands the row to one background writer thread that inserts in
+batches, so hundreds of concurrent tasks never queue behind one another on the database; `flush()`
+waits until every queued row is written (tests, shutdown; it also runs at interpreter exit).
+
+Writing the ledger never makes a call fail: a database error is logged (without the row's text)
+and the call's result is returned as usual. Nothing here ever sees an API key.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from .errors import Attempt
+
+logger = logging.getLogger(__name__)
+
+_TEXT_LIMIT: Final = 100_000
+
+
+@dataclass(slots=True, kw_only=True)
+class CallRecord:
+    """Everything the ledger keeps about one call (mutable while the call runs)."""
+
+    caller: str = ""
+    requested_model: str = ""
+    alias: str = ""
+    provider: str = ""
+    model: str = ""
+    outcome: str = "success"
+    error_class: str = ""
+    error_message: str = ""
+    status_code: int | None = None
+    attempts: Sequence[Attempt] = ()
+    latency_ms: float = 0.0
+    first_chunk_ms: float | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    total_tokens: int = 0
+    cost: Decimal | None = None
+    cost_source: str = "unknown"
+    streamed: bool = False
+    finish_reason: str = ""
+    request_id: str = ""
+    prompt_text: str = ""
+    response_text: str = ""
+    created_at: datetime = field(default_factory=timezone.now)
+
+    @property
+    def failed_over(self) -> bool:
+        providers = {a.provider for a in self.attempts if not a.skipped}
+        return len(providers) > 1 or any(a.skipped for a in self.attempts)
+
+
+_COLUMNS: Final = (
+    "created_at",
+    "caller",
+    "requested_model",
+    "alias",
+    "provider",
+    "model",
+    "outcome",
+    "error_class",
+    "error_message",
+    "status_code",
+    "attempts",
+    "attempt_count",
+    "failed_over",
+    "latency_ms",
+    "first_chunk_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "total_tokens",
+    "cost",
+    "cost_source",
+    "streamed",
+    "finish_reason",
+    "request_id",
+    "prompt_text",
+    "response_text",
+)
+
+
+def _sql() -> str:
+    from .models import CallLog
+
+    qn = connection.ops.quote_name
+    cols = ", ".join(qn(CallLog._meta.get_field(c).column) for c in _COLUMNS)
+    marks = ", ".join(["%s"] * len(_COLUMNS))
+    return f"INSERT INTO {qn(CallLog._meta.db_table)} ({cols}) VALUES ({marks})"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit]
+
+
+def _row(rec: CallRecord, conn: Any) -> tuple[Any, ...]:
+    ops = conn.ops
+    attempts = [a.as_dict() for a in rec.attempts]
+    cost = ops.adapt_decimalfield_value(rec.cost, 14, 8) if rec.cost is not None else None
+    return (
+        ops.adapt_datetimefield_value(rec.created_at),
+        _clip(rec.caller, 100),
+        _clip(rec.requested_model, 200),
+        _clip(rec.alias, 64),
+        _clip(rec.provider, 64),
+        _clip(rec.model, 200),
+        rec.outcome,
+        _clip(rec.error_class, 64),
+        _clip(rec.error_message, 2000),
+        rec.status_code,
+        ops.adapt_json_value(attempts, None) if conn.vendor == "postgresql" else json.dumps(attempts),
+        len(rec.attempts),
+        rec.failed_over,
+        float(rec.latency_ms),
+        rec.first_chunk_ms,
+        max(0, rec.prompt_tokens),
+        max(0, rec.completion_tokens),
+        max(0, rec.cached_tokens),
+        max(0, rec.total_tokens),
+        cost,
+        rec.cost_source,
+        rec.streamed,
+        _clip(rec.finish_reason, 32),
+        _clip(rec.request_id or "", 128),
+        _clip(rec.prompt_text, _TEXT_LIMIT),
+        _clip(rec.response_text, _TEXT_LIMIT),
+    )
+
+
+_sql_cache: dict[str, str] = {}
+
+
+def _insert(records: Sequence[CallRecord]) -> None:
+    sql = _sql_cache.get(connection.vendor)
+    if sql is None:
+        sql = _sql_cache[connection.vendor] = _sql()
+    rows = [_row(rec, connection) for rec in records]
+    with connection.cursor() as cursor:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+
+
+def record(rec: CallRecord) -> None:
+    """Write one row now, in this thread. Never raises."""
+    try:
+        _insert([rec])
+    except Exception as exc:
+        # No traceback: a driver's message may quote the row's values (prompt text).
+        logger.error(  # noqa: TRY400
+            "AI ledger: could not write the row for a %s call by %r (%s).",
+            rec.outcome,
+            rec.caller,
+            type(exc).__name__,
+        )
+
+
+class _BackgroundWriter:
+    """One daemon thread that inserts queued rows in batches."""
+
+    def __init__(self, batch_size: int = 500) -> None:
+        self.queue: queue.Queue[CallRecord | None] = queue.Queue()
+        self.batch_size = batch_size
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def submit(self, rec: CallRecord) -> None:
+        if self.thread is None or not self.thread.is_alive():
+            with self.lock:
+                if self.thread is None or not self.thread.is_alive():
+                    self.thread = threading.Thread(target=self._run, name="ai-ledger-writer", daemon=True)
+                    self.thread.start()
+        self.queue.put(rec)
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            batch = [first]
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            records = [r for r in batch if r is not None]
+            if records:
+                self._write(records)
+            for _ in batch:
+                self.queue.task_done()
+
+    def _write(self, records: list[CallRecord]) -> None:
+        try:
+            _insert(records)
+        except DatabaseError as exc:
+            logger.error("AI ledger: could not write %d rows (%s).", len(records), type(exc).__name__)  # noqa: TRY400
+            close_old_connections()
+        except Exception as exc:
+            logger.error("AI ledger: unexpected %s writing %d rows.", type(exc).__name__, len(records))  # noqa: TRY400
+
+    def flush(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            self.queue.join()
+
+
+_writer = _BackgroundWriter()
+
+
+def submit(rec: CallRecord) -> None:
+    """Queue one row for the background writer; returns at once. Never raises."""
+    _writer.submit(rec)
+
+
+async def arecord(rec: CallRecord) -> None:
+    """`submit()` for async callers."""
+    _writer.submit(rec)
+
+
+def flush() -> None:
+    """Wait until every row queued by `arecord()` is in the database."""
+    _writer.flush()
+
+
+atexit.register(flush)
+
+
+def usage_fields(rec: CallRecord, usage: Any) -> None:
+    """Copy token counts from a `types.Usage` onto the record."""
+    if usage is None:
+        return
+    rec.prompt_tokens = usage.prompt_tokens
+    rec.completion_tokens = usage.completion_tokens
+    rec.cached_tokens = usage.cached_tokens
+    rec.total_tokens = usage.total_tokens or usage.prompt_tokens + usage.completion_tokens
+
+
+def prompt_text(messages: Sequence[Any]) -> str:
+    """The prompt as stored when `store_prompts` is on: one `role: content` block per message."""
+    return "\n\n".join(f"{m.role}: {m.content or ''}" for m in messages)
