@@ -119,7 +119,9 @@ class Completion:
 
     A provider fills the wire facts (`text`, `model` as served, `usage`, `finish_reason`,
     `tool_calls`, `request_id`, `reported_cost`); the router adds `provider` (the Provider row's
-    name), `cost`, `cost_source`, `latency_ms` and `attempts`.
+    name), `cost`, `cost_source`, `latency_ms` and `attempts`. `upstream_provider` names the
+    upstream that served an OpenRouter call; `alternatives` holds the texts of the choices after
+    the first when a request asked for several (`n` > 1).
     """
 
     text: str
@@ -136,11 +138,16 @@ class Completion:
     latency_ms: float = 0.0
     attempts: int = 1
     upstream_provider: str | None = None
+    alternatives: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StreamChunk:
-    """A piece of a streamed reply. Only the last chunk (`final=True`) carries the closing facts."""
+    """A piece of a streamed reply. Only the last chunk (`final=True`) carries the closing facts.
+
+    The final chunk's `tool_calls`, `refusal`, `upstream_provider` and `alternatives` mean what the
+    same fields of `Completion` mean.
+    """
 
     text: str = ""
     tool_calls: tuple[ToolCall, ...] = ()
@@ -154,3 +161,6 @@ class StreamChunk:
     cost: Decimal | None = None
     latency_ms: float = 0.0
     attempts: int = 1
+    refusal: str | None = None
+    upstream_provider: str | None = None
+    alternatives: tuple[str, ...] = ()
