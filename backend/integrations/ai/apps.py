@@ -10,4 +10,4 @@ class AIConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, signals  # noqa: F401  (registers checks and config-change hooks)
+        from . import checks, checks_config, signals  # noqa: F401  (registers checks and config-change hooks)
