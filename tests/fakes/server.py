@@ -170,12 +170,18 @@ class FakeProviderServer:
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connections = 0
 
     # --- lifecycle -----------------------------------------------------------------------------
 
     @property
     def port(self) -> int:
         return self._port
+
+    @property
+    def connections_opened(self) -> int:
+        """TCP connections accepted since start (shows whether clients reuse connections)."""
+        return self._connections
 
     @property
     def url(self) -> str:
@@ -340,6 +346,7 @@ class FakeProviderServer:
     # --- HTTP ----------------------------------------------------------------------------------
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
         task = asyncio.current_task()
         if task is not None:
             self._tasks.add(task)
