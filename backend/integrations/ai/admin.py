@@ -137,6 +137,9 @@ class ModelRouteInline(admin.TabularInline):
     autocomplete_fields = ("provider",)
     extra = 1
 
+    class Media:
+        js = ("ai/model_autocomplete.js",)  # model-id suggestions from the catalog (admin_ops)
+
 
 @admin.register(ModelAlias)
 class ModelAliasAdmin(admin.ModelAdmin):
@@ -178,3 +181,6 @@ class RoutingSettingsAdmin(admin.ModelAdmin):
             # The list is this page: stay on it rather than bounce through the redirect.
             return HttpResponseRedirect(request.path)
         return response
+
+
+from . import admin_ops  # noqa: E402,F401  (registers the call log, catalog and dashboard admins)
