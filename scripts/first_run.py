@@ -133,8 +133,10 @@ def ensure_superuser(username: str = "admin") -> str | None:
 
 def main() -> int:
     added = ensure_env_file(ENV_FILE, os.environ)
-    for name in added:
-        print(f"Wrote a new {name} to {ENV_FILE.name}. Keep this file: it holds the key of stored API keys.")
+    if added:
+        print(f"Wrote {' and '.join(added)} to {ENV_FILE.name}.")
+    if "FIELD_ENCRYPTION_KEY" in added:
+        print("Keep .env (or that key) safe: FIELD_ENCRYPTION_KEY decrypts every stored API key.")
 
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.panel.settings")

@@ -5,6 +5,7 @@ import re
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.staticfiles.views import serve as serve_static
+from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
@@ -13,13 +14,26 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
 
+
+def _serve_static(request: HttpRequest, path: str) -> HttpResponse:
+    """An app's static file, DEBUG on or off, as one plain response.
+
+    Django's view streams the file, and under ASGI every synchronous stream logs a warning; the
+    admin's assets are small, so read them whole.
+    """
+    response = serve_static(request, path, insecure=True)
+    if not response.streaming:
+        return response
+    plain = HttpResponse(b"".join(response.streaming_content), status=response.status_code)
+    for header, value in response.headers.items():
+        plain.headers[header] = value
+    response.close()
+    return plain
+
+
 if settings.SERVE_STATIC:
-    # The admin's CSS and JS straight from the apps' static folders, DEBUG on or off, so `make run`
-    # under uvicorn needs no collectstatic; production turns SERVE_STATIC off (docs/operations.md).
+    # The admin's CSS and JS straight from the apps' static folders, so `make run` under uvicorn
+    # needs no collectstatic; production turns SERVE_STATIC off (docs/operations.md).
     urlpatterns += [
-        re_path(
-            rf"^{re.escape(settings.STATIC_URL.lstrip('/'))}(?P<path>.*)$",
-            serve_static,
-            {"insecure": True},
-        ),
+        re_path(rf"^{re.escape(settings.STATIC_URL.lstrip('/'))}(?P<path>.*)$", _serve_static),
     ]
