@@ -15,10 +15,13 @@ provider's error text, and `redact()` scrubs that text before it is used.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
+import functools
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 import weakref
@@ -502,16 +505,19 @@ class TransportErrors:
     """Context manager turning every httpx exception into a Panel error naming the provider.
 
     Stateless once built, so one instance per provider serves every thread and task at once.
+    With `end_marker`, it guards the body of a stream already answered 200: a connection that
+    closes or breaks there is a stream cut before its end marker (`InvalidResponse`).
     """
 
-    __slots__ = ("_connect", "_host", "_provider", "_read", "_secret")
+    __slots__ = ("_connect", "_end_marker", "_host", "_provider", "_read", "_secret")
 
-    def __init__(self, spec: ProviderSpec, host: str) -> None:
+    def __init__(self, spec: ProviderSpec, host: str, *, end_marker: str | None = None) -> None:
         self._provider = spec.name
         self._secret = spec.api_key
         self._host = host
         self._connect = spec.connect_timeout_s
         self._read = spec.timeout_s
+        self._end_marker = end_marker
 
     def __enter__(self) -> TransportErrors:
         return self
@@ -535,6 +541,12 @@ class TransportErrors:
                 body=body,
                 secret=self._secret,
             )
+        if self._end_marker and isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+            message = (
+                f"the stream ended before its end marker ({self._end_marker}): {self._host} closed the "
+                "connection mid-stream; the reply is cut"
+            )
+            return make_error(InvalidResponse, message, provider=self._provider, status=None)
         entry = next(_TRANSPORT[k] for k in type(exc).__mro__ if k in _TRANSPORT)
         cls, template, retryable = entry
         detail = redact(str(exc), self._secret)[:200] or type(exc).__name__
@@ -544,6 +556,12 @@ class TransportErrors:
 
 # --------------------------------------------------------------------------------------------------
 # Pooled clients
+
+
+@functools.cache
+def ssl_context() -> ssl.SSLContext:
+    """One verifying SSL context for every client: building one loads the CA bundle (~50 ms)."""
+    return httpx.create_ssl_context()
 
 
 class ClientPool:
@@ -572,6 +590,7 @@ class ClientPool:
             "timeout": self._timeout,
             "limits": self._limits,
             "follow_redirects": False,
+            "verify": ssl_context(),
         }
 
     def sync(self) -> httpx.Client:
@@ -687,6 +706,7 @@ class HTTPProvider(AIProvider):
         self.headers = self._build_headers()
         self.clients = ClientPool(spec, self.headers)
         self.errors = TransportErrors(spec, self.host)
+        self.cut_errors = TransportErrors(spec, self.host, end_marker=self.end_marker)
         self.chat_url = self._url(self.chat_path)
 
     # -- hooks -------------------------------------------------------------------------------------
@@ -800,15 +820,18 @@ class HTTPProvider(AIProvider):
                 return
             state = self._stream_state(request, response.headers)
             decoder = SSEDecoder()
-            for line in response.iter_lines():
-                event = decoder.feed(line)
-                if event is not None and (text := state.feed(*event)) is not None:
-                    yield StreamChunk(text=text)
-                if state.done:
-                    break
-            else:
-                if (event := decoder.flush()) is not None and (text := state.feed(*event)) is not None:
-                    yield StreamChunk(text=text)
+            with self.cut_errors:
+                lines = response.iter_lines()
+                for line in lines:
+                    event = decoder.feed(line)
+                    if event is not None and (text := state.feed(*event)) is not None:
+                        yield StreamChunk(text=text)
+                    if state.done:
+                        _drain(lines)
+                        break
+                else:
+                    if (event := decoder.flush()) is not None and (text := state.feed(*event)) is not None:
+                        yield StreamChunk(text=text)
         yield state.finish()
 
     def _get_json(self, url: httpx.URL) -> dict[str, Any]:
@@ -838,15 +861,19 @@ class HTTPProvider(AIProvider):
                     return
                 state = self._stream_state(request, response.headers)
                 decoder = SSEDecoder()
-                async for line in response.aiter_lines():
-                    event = decoder.feed(line)
-                    if event is not None and (text := state.feed(*event)) is not None:
-                        yield StreamChunk(text=text)
-                    if state.done:
-                        break
-                else:
-                    if (event := decoder.flush()) is not None and (text := state.feed(*event)) is not None:
-                        yield StreamChunk(text=text)
+                with self.cut_errors:
+                    lines = response.aiter_lines()
+                    async for line in lines:
+                        event = decoder.feed(line)
+                        if event is not None and (text := state.feed(*event)) is not None:
+                            yield StreamChunk(text=text)
+                        if state.done:
+                            await _adrain(lines)
+                            break
+                    else:
+                        event = decoder.flush()
+                        if event is not None and (text := state.feed(*event)) is not None:
+                            yield StreamChunk(text=text)
         yield state.finish()
 
     async def _aget_json(self, url: httpx.URL) -> dict[str, Any]:
@@ -861,6 +888,20 @@ class HTTPProvider(AIProvider):
 
     async def aclose(self) -> None:
         await self.clients.aclose()
+
+
+def _drain(lines: Iterator[str]) -> None:
+    # Read what follows the end marker (the chunked terminator) so the connection goes back to
+    # the pool instead of being closed; a failure after a complete reply changes nothing.
+    with contextlib.suppress(*HTTPX_ERRORS):
+        for _ in lines:
+            pass
+
+
+async def _adrain(lines: AsyncIterator[str]) -> None:
+    with contextlib.suppress(*HTTPX_ERRORS):
+        async for _ in lines:
+            pass
 
 
 def _is_json(response: httpx.Response) -> bool:

@@ -173,6 +173,7 @@ class AnthropicProvider(HTTPProvider):
 
     chat_path = "/v1/messages"
     models_path = "/v1/models"
+    end_marker = "message_stop"
     reset_delay = staticmethod(anthropic_reset_delay)
 
     def _configure(self) -> None:

@@ -339,9 +339,11 @@ def test_drop_mid_stream_is_mapped_after_the_text(make, respx_mock):
         200, headers={"content-type": "text/event-stream"}, stream=Dropping()
     )
     seen = []
-    with pytest.raises(ProviderUnavailable, match="closed the connection"):
+    with pytest.raises(InvalidResponse, match=r"end marker \(\[DONE\]\).*closed the connection") as caught:
         seen.extend(c.text for c in make("openai").stream(chat()))
     assert seen == ["Hi"]
+    assert caught.value.retryable
+    assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
 
 
 # -- no key anywhere --------------------------------------------------------------------------------
