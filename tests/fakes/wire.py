@@ -297,6 +297,17 @@ class StreamParts:
     tail: list[bytes]
 
 
+_MARK = "\x00"  # never in JSON output unescaped: encoded as \u0000
+_MARK_JSON = dumps(_MARK)
+
+
+def _repeat(encoded: bytes, pieces: list[str]) -> list[bytes]:
+    """One encoded event per piece, from an event encoded once with `_MARK` where the piece goes
+    (a long stream then costs one small string encoding per delta, not a whole event each)."""
+    prefix, _, suffix = encoded.partition(_MARK_JSON)
+    return [prefix + dumps(piece) + suffix for piece in pieces]
+
+
 def _data(obj: Any) -> bytes:
     return b"data: " + dumps(obj) + b"\n\n"
 
@@ -341,13 +352,11 @@ def _openai_stream(
             "function": {"name": answer.tool_name, "arguments": ""},
         }
         head.append(chunk({"role": "assistant", "content": None, "tool_calls": [call]}, None))
-        deltas = [
-            chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, None)
-            for piece in split_text(answer.tool_args, chunks)
-        ]
+        template = chunk({"tool_calls": [{"index": 0, "function": {"arguments": _MARK}}]}, None)
+        deltas = _repeat(template, split_text(answer.tool_args, chunks))
     else:
         head.append(chunk({"role": "assistant", "content": "", "refusal": None}, None))
-        deltas = [chunk({"content": piece}, None) for piece in split_text(answer.text, chunks)]
+        deltas = _repeat(chunk({"content": _MARK}, None), split_text(answer.text, chunks))
     tail = [chunk({}, _openai_finish(answer))]
     if with_usage:
         tail.append(_data({**base, "choices": [], "usage": _openai_usage(answer, flavor)}))
@@ -368,22 +377,17 @@ def _anthropic_stream(answer: Answer, ids: Ids, chunks: int) -> StreamParts:
     }
     if answer.tool_name:
         block = {"type": "tool_use", "id": ids.tool_use, "name": answer.tool_name, "input": {}}
-        pieces = [("input_json_delta", "partial_json", p) for p in split_text(answer.tool_args, chunks)]
+        kind, key, pieces = "input_json_delta", "partial_json", split_text(answer.tool_args, chunks)
     else:
         block = {"type": "text", "text": ""}
-        pieces = [("text_delta", "text", p) for p in split_text(answer.text, chunks)]
+        kind, key, pieces = "text_delta", "text", split_text(answer.text, chunks)
     head = [
         _event("message_start", {"type": "message_start", "message": message}),
         _event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
         _event("ping", {"type": "ping"}),
     ]
-    deltas = [
-        _event(
-            "content_block_delta",
-            {"type": "content_block_delta", "index": 0, "delta": {"type": kind, key: piece}},
-        )
-        for kind, key, piece in pieces
-    ]
+    template = {"type": "content_block_delta", "index": 0, "delta": {"type": kind, key: _MARK}}
+    deltas = _repeat(_event("content_block_delta", template), pieces)
     delta = {
         "type": "message_delta",
         "delta": {"stop_reason": _anthropic_stop(answer), "stop_sequence": None},
