@@ -76,7 +76,9 @@ def routing_create(server: FakeProviderServer) -> Routing:
 
 
 def admin_client_create() -> Client:
-    user = get_user_model().objects.create_superuser("editor", "editor@example.com", "pw-test-editor")
+    user = get_user_model().objects.create_superuser(
+        "editor", "editor@example.com", None
+    )  # no hashing: force_login
     client = Client()
     client.force_login(user)
     return client

@@ -146,7 +146,7 @@ class PageAdmin(admin.ModelAdmin):
         )
         return None
 
-    @admin.action(description="Suggest titles", permissions=["view"])
+    @admin.action(description="Suggest titles", permissions=["change"])
     def suggest_titles(self, request: HttpRequest, queryset: QuerySet[Page]) -> None:
         for page in queryset:
             try:
@@ -169,7 +169,7 @@ class PageAdmin(admin.ModelAdmin):
             "pages": queryset,
             "action": action,
             "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            "alias": feature_alias("translate" if action == "translate" else action),
+            "alias": feature_alias(action),  # each action is named after its feature
         }
         return TemplateResponse(request, "admin/pages/page/action_form.html", context)
 

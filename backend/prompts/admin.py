@@ -64,7 +64,9 @@ class PromptTemplateAdmin(admin.ModelAdmin):
     def run_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """GET: the variables form; POST: run the template and show the reply and its figures."""
         template = get_object_or_404(PromptTemplate, pk=object_id)
-        if not self.has_view_permission(request, template):
+        # Seeing the form needs view permission; running it spends tokens, so it needs change.
+        allowed = self.has_change_permission if request.method == "POST" else self.has_view_permission
+        if not allowed(request, template):
             raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
