@@ -12,6 +12,7 @@ and reply, addressed by the first path segment::
     server.base_url("openai", tenant="a")        # http://127.0.0.1:<port>/a/openai/v1
     server.base_url("anthropic", tenant="b")     # http://127.0.0.1:<port>/b/anthropic
     server.base_url("openrouter", tenant="c")    # http://127.0.0.1:<port>/c/openrouter/api/v1
+    server.base_url("azure", tenant="d") + "/openai/deployments/gpt-4o"   # Azure OpenAI, classic
     server.script("a", Fault(status=429, headers={"retry-after": "1"}), Fault(status=503))
     server.count("a", "/chat/completions")       # requests that tenant received
 
@@ -43,7 +44,9 @@ __all__ = ["FLAVORS", "FakeProviderServer", "Fault", "RecordedRequest"]
 
 DEFAULT_TENANT = "default"
 _PREFIX = {"openai": "/v1/", "anthropic": "/v1/", "openrouter": "/api/v1/"}
-_BASE_SUFFIX = {"openai": "/v1", "anthropic": "", "openrouter": "/api/v1"}
+_BASE_SUFFIX = {"openai": "/v1", "anthropic": "", "openrouter": "/api/v1", "azure": ""}
+_AZURE_DEPLOYMENTS = "/openai/deployments/"
+_AZURE_V1 = "/openai/v1/"
 _CHAT_ENDPOINT = {"openai": "chat/completions", "anthropic": "messages", "openrouter": "chat/completions"}
 _ID_HEADER = {"openai": "x-request-id", "anthropic": "request-id", "openrouter": "X-Generation-Id"}
 _REASONS = {s.value: s.phrase for s in HTTPStatus} | {524: "A Timeout Occurred", 529: "Site Overloaded"}
@@ -102,6 +105,7 @@ class RecordedRequest:
     tenant: str = ""
     flavor: str = ""
     endpoint: str = ""
+    deployment: str = ""
 
 
 class _Tenant:
@@ -259,9 +263,14 @@ class FakeProviderServer:
     # --- scripting (thread-safe) ---------------------------------------------------------------
 
     def base_url(self, flavor: str, tenant: str = DEFAULT_TENANT) -> str:
-        """The base URL an official SDK of `flavor` takes, for `tenant`."""
+        """The base URL an official SDK of `flavor` takes, for `tenant`.
+
+        `"azure"` gives the resource endpoint of a fake Azure OpenAI resource (OpenAI bodies):
+        append `/openai/deployments/<name>` for the classic API (which then requires an
+        `api-version` query parameter) or `/openai/v1` for the v1 API.
+        """
         if flavor not in _BASE_SUFFIX:
-            raise ValueError(f"Unknown flavor {flavor!r}; use one of {', '.join(FLAVORS)}.")
+            raise ValueError(f"Unknown flavor {flavor!r}; use one of {', '.join(_BASE_SUFFIX)}.")
         if not tenant or "/" in tenant:
             raise ValueError(f"Tenant names are one non-empty path segment, not {tenant!r}.")
         return f"{self.url}/{tenant}/{flavor}{_BASE_SUFFIX[flavor]}"
@@ -368,7 +377,7 @@ class FakeProviderServer:
         route = _route(path)
         if route is None:
             return await _send_unrouted(writer, request, path)
-        tenant, flavor, endpoint = route
+        tenant, flavor, endpoint, deployment = route
         payload = _parse_json(request.body)
         record = RecordedRequest(
             method=request.method,
@@ -378,8 +387,9 @@ class FakeProviderServer:
             body=request.body,
             json=payload,
             tenant=tenant,
-            flavor=flavor,
+            flavor="azure" if deployment is not None else flavor,
             endpoint=endpoint,
+            deployment=deployment or "",
         )
         with self._lock:
             state = self._tenant(tenant)
@@ -387,7 +397,8 @@ class FakeProviderServer:
             state.recorded.append(record)
             fault = state.take_fault(path)
             reply, key, seq = state.reply, state.key, next(self._seq)
-        exchange = _Exchange(writer, request, flavor, endpoint, payload, wire.Ids(seq, int(time.time())))
+        ids = wire.Ids(seq, int(time.time()))
+        exchange = _Exchange(writer, request, flavor, endpoint, payload, ids, deployment)
         return await exchange.run(fault, reply, key)
 
 
@@ -436,15 +447,27 @@ def _parse_json(body: bytes) -> Any:
         return None
 
 
-def _route(path: str) -> tuple[str, str, str] | None:
-    """`/<tenant>/<flavor><prefix><endpoint>` -> (tenant, flavor, endpoint), or None."""
+def _route(path: str) -> tuple[str, str, str, str | None] | None:
+    """`/<tenant>/<flavor><prefix><endpoint>` -> (tenant, flavor, endpoint, deployment), or None.
+
+    Azure paths (`/<tenant>/azure/openai/deployments/<d>/...` and `/<tenant>/azure/openai/v1/...`)
+    are the openai flavor; `deployment` is "" for Azure's v1 API and None outside Azure.
+    """
     parts = path.split("/", 3)
-    if len(parts) < 4 or not parts[1] or parts[2] not in _PREFIX:
+    if len(parts) < 4 or not parts[1]:
         return None
-    rest, prefix = "/" + parts[3], _PREFIX[parts[2]]
-    if not rest.startswith(prefix):
+    tenant, flavor, rest = parts[1], parts[2], "/" + parts[3]
+    if flavor == "azure":
+        if rest.startswith(_AZURE_V1):
+            return tenant, "openai", rest[len(_AZURE_V1) :].rstrip("/"), ""
+        if rest.startswith(_AZURE_DEPLOYMENTS):
+            deployment, _, endpoint = rest[len(_AZURE_DEPLOYMENTS) :].partition("/")
+            return (tenant, "openai", endpoint.rstrip("/"), deployment) if deployment else None
         return None
-    return parts[1], parts[2], rest[len(prefix) :].rstrip("/")
+    prefix = _PREFIX.get(flavor)
+    if prefix is None or not rest.startswith(prefix):
+        return None
+    return tenant, flavor, rest[len(prefix) :].rstrip("/"), None
 
 
 async def _send_unrouted(writer: asyncio.StreamWriter, request: _Request, path: str) -> bool:
@@ -484,7 +507,7 @@ def _frame(data: bytes) -> bytes:
 class _Exchange:
     """One request being answered: auth, faults, routing to an endpoint and the response bytes."""
 
-    __slots__ = ("endpoint", "extra", "flavor", "ids", "payload", "request", "writer")
+    __slots__ = ("deployment", "endpoint", "extra", "flavor", "ids", "payload", "request", "writer")
 
     def __init__(
         self,
@@ -494,11 +517,15 @@ class _Exchange:
         endpoint: str,
         payload: Any,
         ids: wire.Ids,
+        deployment: str | None = None,
     ) -> None:
         self.writer = writer
         self.request = request
         self.flavor = flavor
         self.endpoint = endpoint
+        self.deployment = deployment
+        if deployment and isinstance(payload, dict) and not payload.get("model"):
+            payload = {**payload, "model": deployment}  # the deployment picks the model
         self.payload = payload
         self.ids = ids
         id_value = ids.openrouter if flavor == "openrouter" else ids.request_id
@@ -520,6 +547,8 @@ class _Exchange:
         denied = self._auth_error(key)
         if denied is not None:
             return await self.send_error(*denied)
+        if self.deployment and "api-version=" not in self.request.target:
+            return await self.send_json(404, {"error": {"code": "404", "message": "Resource not found"}})
         method = self.request.method
         if method == "POST" and self.endpoint == _CHAT_ENDPOINT[self.flavor]:
             return await self._chat(reply, fault)

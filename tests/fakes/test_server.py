@@ -784,3 +784,31 @@ def test_standalone_server_runs_without_django_and_prints_base_urls():
     assert lines[0].startswith("fake provider server listening on http://127.0.0.1:")
     assert urls["anthropic"].endswith("/default/anthropic")
     assert response.json()["choices"][0]["message"]["content"] == "Hello from default."
+
+
+def test_azure_deployment_urls_answer_in_openai_format(fake_server, client):
+    fake_server.require_key("t", "azure-key")
+    base = fake_server.base_url("azure", "t") + "/openai/deployments/my-gpt4o"
+    payload = {"messages": [{"role": "user", "content": "hello"}]}
+    missing_version = client.post(base + "/chat/completions", json=payload, headers={"api-key": "azure-key"})
+    response = client.post(
+        base + "/chat/completions?api-version=2024-10-21", json=payload, headers={"api-key": "azure-key"}
+    )
+    assert missing_version.status_code == 404
+    assert response.status_code == 200
+    assert response.json()["model"] == "my-gpt4o"
+    assert response.json()["object"] == "chat.completion"
+    recorded = fake_server.requests("t")[-1]
+    assert (recorded.flavor, recorded.deployment, recorded.endpoint) == (
+        "azure",
+        "my-gpt4o",
+        "chat/completions",
+    )
+    assert "model" not in recorded.json
+
+
+def test_azure_v1_api_needs_no_api_version(fake_server, client):
+    base = fake_server.base_url("azure", "t") + "/openai/v1"
+    response = client.post(base + "/chat/completions", json=chat_payload("openai"), headers={"api-key": "k"})
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from t."
