@@ -342,7 +342,7 @@ def main() -> None:
             fast, fast_url = start_server("--chunks", "50")
             slow, slow_url = start_server("--delay-ms", "20")
             servers += [fast, slow]
-            from tests.fakes.server import Fault, FakeProviderServer
+            from tests.fakes.server import FakeProviderServer, Fault
 
             failing_server = FakeProviderServer().start()
             failing_server.script("bench", Fault(status=503, always=True))

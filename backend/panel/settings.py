@@ -5,6 +5,8 @@ django-environ, with defaults that are safe for development: a SQLite file in th
 the local-memory cache and DEBUG off unless asked for. `.env.example` lists every variable.
 """
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -79,9 +81,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
         }
     )
-    # Tests run threads and subprocesses against the test database: a file (with WAL) lets them
-    # share it, where SQLite's default in-memory test database would lock them out.
-    DATABASES["default"].setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / ".test-db.sqlite3"))
+    # Tests run threads against the test database: a file (with WAL) lets them share it, where
+    # SQLite's default in-memory test database would lock them out. One file per test run.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(tempfile.gettempdir()) / f"panel-test-{os.getpid()}.sqlite3")
+    )
 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://panel")}
 

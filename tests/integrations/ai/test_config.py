@@ -77,12 +77,27 @@ def test_routing_settings_mode_is_seen_by_the_next_call(rows):
     assert first_provider() == "b"
 
 
-def test_loaddata_is_seen_by_the_next_call(rows, tmp_path):
+def test_loaddata_is_seen_by_the_next_call(rows, tmp_path, monkeypatch):
     assert first_provider() == "a"
     fixture = tmp_path / "move.json"
     fixture.write_text(
-        json.dumps([{"model": "ai.provider", "fields": {"name": "b", "kind": "openrouter", "priority": 1}}])
+        json.dumps(
+            [
+                {
+                    "model": "ai.provider",
+                    "fields": {
+                        "name": "b",
+                        "kind": "openrouter",
+                        "api_key_env": "OPENROUTER_API_KEY",
+                        "priority": 1,
+                        "created_at": "2026-01-01T00:00:00Z",
+                        "updated_at": "2026-01-01T00:00:00Z",
+                    },
+                }
+            ]
+        )
     )
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-or-v1-test")
     call_command("loaddata", str(fixture), verbosity=0)
     assert Provider.objects.get(name="b").priority == 1
     assert first_provider() == "b"

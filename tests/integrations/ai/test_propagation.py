@@ -4,6 +4,7 @@ interval through the database stamp (default local-memory cache), at once throug
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -75,9 +76,11 @@ def _run(code: str, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def _delay_seen(tmp_path: Path, **extra: str) -> float:
-    db = tmp_path / "shared.sqlite3"
-    env = _env(db, **extra)
+@pytest.fixture(scope="module")
+def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file with the two providers, made once and copied per test."""
+    db = tmp_path_factory.mktemp("propagation") / "template.sqlite3"
+    env = _env(db)
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
         env=env,
@@ -86,6 +89,13 @@ def _delay_seen(tmp_path: Path, **extra: str) -> float:
         timeout=120,
     )
     _run(SETUP, env)
+    return db
+
+
+def _delay_seen(template: Path, tmp_path: Path, **extra: str) -> float:
+    db = tmp_path / "shared.sqlite3"
+    shutil.copyfile(template, db)
+    env = _env(db, **extra)
     watcher = subprocess.Popen(
         [sys.executable, "-c", WATCH],
         env=env,
@@ -105,8 +115,8 @@ def _delay_seen(tmp_path: Path, **extra: str) -> float:
     return float(line[1]) - changed_at
 
 
-def test_another_process_sees_a_change_within_the_check_interval(tmp_path):
-    delay = _delay_seen(tmp_path, AI_CONFIG_CHECK_INTERVAL="1.0")
+def test_another_process_sees_a_change_within_the_check_interval(migrated_db, tmp_path):
+    delay = _delay_seen(migrated_db, tmp_path, AI_CONFIG_CHECK_INTERVAL="1.0")
     assert delay <= 1.0 + 0.3  # the poll interval plus scheduling slack on a busy 2-core machine
 
 
@@ -119,7 +129,9 @@ def _redis_up() -> bool:
 
 
 @pytest.mark.skipif(not _redis_up(), reason="needs Redis on 127.0.0.1:6379 (CI has it)")
-def test_with_redis_every_process_sees_a_change_at_once(tmp_path):
+def test_with_redis_every_process_sees_a_change_at_once(migrated_db, tmp_path):
     # A 60 s poll interval: only the shared cache can carry the change this fast.
-    delay = _delay_seen(tmp_path, AI_CONFIG_CHECK_INTERVAL="60", CACHE_URL="redis://127.0.0.1:6379/14")
+    delay = _delay_seen(
+        migrated_db, tmp_path, AI_CONFIG_CHECK_INTERVAL="60", CACHE_URL="redis://127.0.0.1:6379/14"
+    )
     assert delay < 1.0
