@@ -378,7 +378,8 @@ def report(r: dict[str, Any]) -> None:
     print(row("complete() / raw httpx, median", s["ratio_median"], TARGETS["sequential"]))
     print(f"  {'complete() / raw httpx, p95':<52} {s['ratio_p95']:8.3f}×")
     print(
-        f"  stream: raw median {st['raw_median_ms']:.3f} ms, stream() median {st['registry_median_ms']:.3f} ms"
+        f"  stream: raw median {st['raw_median_ms']:.3f} ms, "
+        f"stream() median {st['registry_median_ms']:.3f} ms"
     )
     print(row("50-chunk stream() / raw httpx stream, median", st["ratio_median"], TARGETS["stream"]))
     print(
