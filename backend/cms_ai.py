@@ -10,7 +10,9 @@ This module is the thin layer they share on top of it:
 - `complete_text()` and `complete_json()` make one call (the JSON one retries once on a reply that
   is not valid JSON) and return an `AIResult`;
 - `GeneratedContentRejected` and its kinds are the errors raised when a provider answered but the
-  reply failed a feature's own checks. They are `AIError`s, so callers catch one thing.
+  reply failed a feature's own checks. They are `AIError`s, so callers catch one thing;
+- `FeatureInputError` (a `ValueError`) is raised before any call when a page or template lacks
+  what a feature needs. Catch `(AIError, FeatureInputError)` to handle every failure.
 """
 
 from __future__ import annotations

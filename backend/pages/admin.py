@@ -220,8 +220,8 @@ def _long_draft_lines(page: Page) -> Iterator[str]:
                 page.body = event.text
                 page.save(update_fields=["body", "updated_at"])
                 line = format_html(
-                    "<li class='success'>Draft saved: {} sections, {} tokens, {}.</li>",
-                    event.total,
+                    "<li class='success'>Draft saved: {}, {} tokens, {}.</li>",
+                    _sections(event.total),
                     event.result.usage.total_tokens,
                     served_by(event.result),
                 )
@@ -231,11 +231,15 @@ def _long_draft_lines(page: Page) -> Iterator[str]:
         yield format_html("<li class='error'>The draft failed; the page was not changed: {}</li>", exc)
 
 
+def _sections(count: int) -> str:
+    return f"{count} section{'' if count == 1 else 's'}"
+
+
 def _progress_line(event: DraftEvent) -> str:
     if event.kind == "outline":
         return format_html(
-            "<li>Outline: {} sections ({}), served by {}.</li>",
-            event.total,
+            "<li>Outline: {} ({}), served by {}.</li>",
+            _sections(event.total),
             " · ".join(event.sections),
             event.provider,
         )
