@@ -27,7 +27,10 @@ def _serve_static(request: HttpRequest, path: str) -> HttpResponse:
     plain = HttpResponse(b"".join(response.streaming_content), status=response.status_code)
     for header, value in response.headers.items():
         plain.headers[header] = value
-    response.close()
+    # Close the file only: response.close() would send request_finished mid-request.
+    stream = getattr(response, "file_to_stream", None)
+    if stream is not None:
+        stream.close()
     return plain
 
 

@@ -91,7 +91,7 @@ def _fast_password_hashing(settings):
 
 @pytest.fixture
 def canary_provider() -> Provider:
-    return ProviderRowFactory(name="canary", api_key=CANARY, api_key_env="OPENAI_API_KEY")
+    return ProviderRowFactory(name="canary", api_key=CANARY, api_key_env="OPENAI_API_KEY", priority=20)
 
 
 @pytest.fixture
