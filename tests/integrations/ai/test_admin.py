@@ -518,3 +518,50 @@ def test_view_only_staff_see_routing_settings_read_only(viewer_client):
     response = viewer_client.get(reverse("admin:ai_routingsettings_changelist"), follow=True)
     assert response.status_code == 200
     assert 'name="mode"' not in response.content.decode()
+
+
+# --- bad input is a form error or a redirect, never a 500 ---------------------------------------
+
+
+@pytest.mark.parametrize("object_id", ["999999", "not-a-number", "1%27%20OR%201=1"])
+def test_unknown_or_garbage_ids_redirect(admin_client, object_id):
+    for name in ("provider", "modelalias", "routingsettings"):
+        response = admin_client.get(f"/admin/ai/{name}/{object_id}/change/")
+        assert response.status_code == 302, (name, object_id)
+
+
+def test_list_editable_with_a_bad_value_shows_the_error(admin_client, canary_provider):
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-0-id": str(canary_provider.pk),
+        "form-0-priority": "x",
+        "form-0-weight": "0",
+        "_save": "Save",
+    }
+    response = admin_client.post(reverse("admin:ai_provider_changelist"), data)
+    assert response.status_code == 200
+    assert_no_key_material(response)
+    assert Provider.objects.get(pk=canary_provider.pk).priority == 20
+
+
+def test_routing_settings_with_a_bad_mode_is_a_form_error(admin_client):
+    RoutingSettings.load()
+    response = admin_client.post(
+        reverse("admin:ai_routingsettings_change", args=[1]),
+        {"mode": "everything", "default_alias": "default"},
+    )
+    assert response.status_code == 200
+    assert RoutingSettings.load().mode == "auto"
+
+
+def test_route_with_an_unknown_provider_is_a_form_error(admin_client):
+    routes = [{"provider": "424242", "model": "gpt-4o-mini", "priority": "10", "weight": "1"}]
+    response = admin_client.post(reverse("admin:ai_modelalias_add"), _alias_post("ghost", routes))
+    assert response.status_code == 200
+    assert not ModelAlias.objects.filter(name="ghost").exists()
+
+
+def test_view_only_list_has_no_editable_inputs(viewer_client, canary_provider):
+    content = viewer_client.get(reverse("admin:ai_provider_changelist")).content.decode()
+    assert 'name="form-0-priority"' not in content
