@@ -51,6 +51,8 @@ __all__ = [
     "encryption_keys",
     "fingerprint",
     "looks_like_token",
+    "parse_key",
+    "split_keys",
 ]
 
 SETTING: Final = "FIELD_ENCRYPTION_KEY"
