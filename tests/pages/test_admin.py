@@ -257,6 +257,7 @@ def test_long_draft_page_needs_change_permission(db: None, page: Page) -> None:
 async def test_long_draft_page_streams_under_asgi(fake_server) -> None:
     from asgiref.sync import sync_to_async
     from django.contrib.auth import get_user_model
+    from django.db import connections
     from django.test import AsyncClient
 
     from tests.cms_support import routing_create
@@ -268,10 +269,15 @@ async def test_long_draft_page_streams_under_asgi(fake_server) -> None:
     client = AsyncClient()
     await client.aforce_login(user)
 
-    response = await client.post(reverse("admin:pages_page_long_draft", args=[page.pk]))
+    try:
+        response = await client.post(reverse("admin:pages_page_long_draft", args=[page.pk]))
+        assert response.is_async
+        html = b"".join([part async for part in response.streaming_content]).decode()
+    finally:
+        # The view and the stream ran in asgiref's thread-sensitive worker thread: close its DB
+        # connection, or PostgreSQL refuses to drop the test database at the end of the run.
+        await sync_to_async(connections.close_all)()
 
-    assert response.is_async
-    html = b"".join([part async for part in response.streaming_content]).decode()
     assert "Draft saved: 2 sections" in html
     await page.arefresh_from_db()
     assert page.body.startswith("## Intro")
