@@ -280,6 +280,8 @@ class RoutingSettings(models.Model):
     class Meta:
         verbose_name = "routing settings"
         verbose_name_plural = "routing settings"
+        # Running prompts from the admin spends money: a permission of its own (admin playground).
+        permissions: ClassVar = [("use_playground", "Can use the AI playground")]
 
     def __str__(self) -> str:
         return "Routing settings"
