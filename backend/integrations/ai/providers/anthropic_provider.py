@@ -17,9 +17,9 @@ from typing import Any
 
 from ..errors import ProviderError
 from ..types import ChatRequest, Completion, Message, StreamChunk, ToolCall, Usage
+from ._client import HTTPProvider
 from ._http import (
-    _PARSE_ERRORS,
-    HTTPProvider,
+    PARSE_ERRORS,
     anthropic_reset_delay,
     as_int,
     error_from_event,
@@ -320,7 +320,7 @@ class AnthropicStream:
             if not isinstance(payload, dict):
                 raise TypeError("a stream event that is not a JSON object")
             return self._take(payload.get("type") or event, payload)
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             raise self._provider._invalid(
                 f"sent a malformed stream event ({type(exc).__name__}: {str(exc)[:120]})"
             ) from exc

@@ -19,9 +19,9 @@ import httpx
 
 from ..errors import ProviderError
 from ..types import ChatRequest, Completion, Message, StreamChunk, Tool, ToolCall, Usage
+from ._client import HTTPProvider
 from ._http import (
-    _PARSE_ERRORS,
-    HTTPProvider,
+    PARSE_ERRORS,
     as_int,
     error_from_event,
     header_value,
@@ -298,7 +298,7 @@ class OpenAIStream:
             if not isinstance(chunk, dict):
                 raise TypeError("a stream event that is not a JSON object")
             return self._take(chunk)
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             raise self._provider._invalid(
                 f"sent a malformed stream event ({type(exc).__name__}: {str(exc)[:120]})"
             ) from exc

@@ -9,8 +9,8 @@ import threading
 import httpx
 import pytest
 
+from backend.integrations.ai.providers._client import ClientPool
 from backend.integrations.ai.providers._http import (
-    ClientPool,
     SSEDecoder,
     anthropic_reset_delay,
     error_info,
