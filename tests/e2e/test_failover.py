@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.db import connections
 
 from backend.integrations import ai
 from backend.integrations.ai import errors, health, ledger
@@ -268,4 +269,5 @@ async def test_acomplete_and_astream_fail_over_and_log(fake_server):
     outcomes = await sync_to_async(
         lambda: sorted(CallLog.objects.values_list("caller", "outcome", "streamed"))
     )()
+    await sync_to_async(connections.close_all)()  # asgiref's worker thread keeps a connection otherwise
     assert outcomes == [("tests.async", "success", False), ("tests.async", "success", True)]

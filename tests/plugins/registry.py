@@ -15,3 +15,13 @@ def _fresh_registry():
     ledger.flush()
     cache.clear()
     config.invalidate()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ledger_writer_closed(django_db_setup):
+    """The ledger's writer thread holds a connection; give it back before the test DB is dropped
+    (depending on django_db_setup makes this teardown run before the database's)."""
+    yield
+    from backend.integrations.ai import ledger
+
+    ledger.close()

@@ -477,7 +477,17 @@ async def acurrent() -> RegistryConfig:
         return snap
     from asgiref.sync import sync_to_async
 
-    return await sync_to_async(current, thread_sensitive=False)()
+    return await sync_to_async(_current_in_worker, thread_sensitive=False)()
+
+
+def _current_in_worker() -> RegistryConfig:
+    """`current()` on a pool thread that is not ours: do not leave a database connection open."""
+    from django.db import connection
+
+    try:
+        return current()
+    finally:
+        connection.close()
 
 
 def env_snapshot_for_display() -> dict[str, str]:

@@ -20,15 +20,16 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import queue
 import threading
+import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.utils import timezone
 
 from .errors import Attempt
@@ -184,49 +185,88 @@ def record(rec: CallRecord) -> None:
 
 
 class _BackgroundWriter:
-    """One daemon thread that inserts queued rows in batches."""
+    """One daemon thread that wakes every `interval` seconds and inserts what is queued.
 
-    def __init__(self, batch_size: int = 500) -> None:
-        self.queue: queue.Queue[CallRecord | None] = queue.Queue()
+    Callers only append to a deque: no lock, no wake-up, so a call never hands its time slice to
+    the writer. `flush()` wakes it at once and waits until everything queued before it is written.
+    """
+
+    def __init__(self, interval: float = 0.05, batch_size: int = 500) -> None:
+        self.interval = interval
         self.batch_size = batch_size
+        self.pending: deque[CallRecord] = deque()
+        self.wake = threading.Event()
+        self.done = threading.Condition()
+        self.in_flight = 0
+        self.close_requested = False
+        self.idle_close = 1.0
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
 
     def submit(self, rec: CallRecord) -> None:
+        self.pending.append(rec)
         if self.thread is None or not self.thread.is_alive():
-            with self.lock:
-                if self.thread is None or not self.thread.is_alive():
-                    self.thread = threading.Thread(target=self._run, name="ai-ledger-writer", daemon=True)
-                    self.thread.start()
-        self.queue.put(rec)
+            self._start()
+
+    def _start(self) -> None:
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._run, name="ai-ledger-writer", daemon=True)
+                self.thread.start()
 
     def _run(self) -> None:
+        idle_since = time.monotonic()
         while True:
-            first = self.queue.get()
-            batch = [first]
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            records = [r for r in batch if r is not None]
-            if records:
-                self._write(records)
-            for _ in batch:
-                self.queue.task_done()
+            self.wake.wait(self.interval)
+            self.wake.clear()
+            if self.pending:
+                self._drain()
+                idle_since = time.monotonic()
+            elif self.close_requested or time.monotonic() - idle_since > self.idle_close:
+                # Idle: give the connection back (a test run's teardown drops the database).
+                self.close_requested = False
+                connection.close()
+                with self.done:
+                    self.done.notify_all()
+
+    def _drain(self) -> None:
+        while self.pending:
+            with self.done:
+                batch: list[CallRecord] = []
+                while self.pending and len(batch) < self.batch_size:
+                    batch.append(self.pending.popleft())
+                self.in_flight = len(batch)
+            self._write(batch)
+            with self.done:
+                self.in_flight = 0
+                self.done.notify_all()
 
     def _write(self, records: list[CallRecord]) -> None:
         try:
-            _insert(records)
+            with transaction.atomic():
+                _insert(records)
         except DatabaseError as exc:
             logger.error("AI ledger: could not write %d rows (%s).", len(records), type(exc).__name__)  # noqa: TRY400
             close_old_connections()
         except Exception as exc:
             logger.error("AI ledger: unexpected %s writing %d rows.", type(exc).__name__, len(records))  # noqa: TRY400
 
-    def flush(self) -> None:
-        if self.thread is not None and self.thread.is_alive():
-            self.queue.join()
+    def flush(self, timeout: float = 30.0) -> None:
+        if self.thread is None or not self.thread.is_alive():
+            return
+        self.wake.set()
+        with self.done:
+            self.done.wait_for(lambda: not self.pending and not self.in_flight, timeout=timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then close the writer's database connection."""
+        self.flush(timeout)
+        if self.thread is None or not self.thread.is_alive():
+            return
+        self.close_requested = True
+        self.wake.set()
+        with self.done:
+            self.done.wait_for(lambda: not self.close_requested, timeout=timeout)
 
 
 _writer = _BackgroundWriter()
@@ -243,8 +283,13 @@ async def arecord(rec: CallRecord) -> None:
 
 
 def flush() -> None:
-    """Wait until every row queued by `arecord()` is in the database."""
+    """Wait until every queued row is in the database."""
     _writer.flush()
+
+
+def close() -> None:
+    """Flush, then close the background writer's database connection (shutdown, test teardown)."""
+    _writer.close()
 
 
 atexit.register(flush)
