@@ -9,7 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.views.generic import RedirectView
 
+from backend.integrations.ai import admin_tools
+
 urlpatterns = [
+    # The AI playground sits beside the admin (its stream view is async, which the admin site's
+    # view wrapper cannot serve); the page itself goes through the admin's login wrapper.
+    path("admin/ai/playground/", admin.site.admin_view(admin_tools.playground_view), name="ai_playground"),
+    path("admin/ai/playground/stream/", admin_tools.playground_stream_view, name="ai_playground_stream"),
     path("admin/", admin.site.urls),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -3,7 +3,8 @@
 The admin declares; services act (`services.provider_save`). The API key is write-only: no page
 renders it, staff with view permission only do not even see its masked hint, and neither search,
 filter nor URL lookups may touch it. Extending `ProviderAdmin` (object buttons, actions) is done
-by appending to `actions` and overriding templates/admin/ai/provider/change_form.html.
+by appending to `actions` and overriding templates/admin/ai/provider/change_form.html. The
+operator tools (test connection, route explain) live in `admin_tools`, the base classes here.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from . import services
+from .admin_tools import AliasToolsAdmin, ProviderToolsAdmin
 from .forms import ProviderForm, RoutingSettingsForm
 from .models import ModelAlias, ModelRoute, Provider, RoutingSettings
 
@@ -30,7 +32,7 @@ _KEY_FIELDS_READ_ONLY = ("key_state", "api_key_env")
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(ProviderToolsAdmin):
     form = ProviderForm
     list_display = ("name", "kind", "priority", "enabled", "weight", "base_url_column", "key_status_column")
     list_display_links = ("name",)
@@ -39,8 +41,8 @@ class ProviderAdmin(admin.ModelAdmin):
     search_fields = ("name", "base_url", "api_key_env")
     ordering = ("priority", "name")
     readonly_fields = ("key_hint", "key_state")
-    # A list, so other modules can append admin actions (e.g. a connection test).
-    actions: ClassVar[list[Any]] = []
+    # A list, so other modules can append admin actions; "Test connection" is in admin_tools.
+    actions: ClassVar[list[Any]] = ["test_connection"]
 
     # --- pages ----------------------------------------------------------------------------------
 
@@ -142,8 +144,8 @@ class ModelRouteInline(admin.TabularInline):
 
 
 @admin.register(ModelAlias)
-class ModelAliasAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "strategy", "enabled", "route_count")
+class ModelAliasAdmin(AliasToolsAdmin):
+    list_display = ("name", "description", "strategy", "enabled", "route_count", "explain_link")
     list_filter = ("enabled", "strategy")
     search_fields = ("name", "description")
     ordering = ("name",)
