@@ -132,6 +132,7 @@ class CallLogAdmin(admin.ModelAdmin):
             "export_url": f"{reverse('admin:ai_calllog_export')}?{urlencode(query)}",
             "export_text_url": f"{reverse('admin:ai_calllog_export')}?{urlencode({**query, 'text': '1'})}",
             "offer_text": RoutingSettings.load().store_prompts,
+            "sample_note": dashboard.sample_note(report),
             "filter_fields": [(form[name], _suggestions(report, name)) for name in form.fields],
         }
         return TemplateResponse(request, "admin/ai/calllog/dashboard.html", context)

@@ -195,12 +195,35 @@ def test_percentiles_match_a_reference_on_random_latencies():
         latencies.setdefault(provider, []).append(value)
         log(at(rng.randint(1, 10), rng.randint(0, 23)), provider=provider, latency_ms=value)
     report = build_report(PERIOD)
-    window = dashboard.window_percentiles(PERIOD.queryset(), "provider")
+    assert report.sample_every == 1
+    window = dashboard.window_percentiles(PERIOD.queryset())
     for provider, values in latencies.items():
         group = by_key(report, "provider")[provider]
         expected = (percentile_cont(values, 0.5), percentile_cont(values, 0.95))
         assert (group.p50_ms, group.p95_ms) == pytest.approx(expected)
-        assert window[provider] == pytest.approx(expected)  # the SQLite path, on every database
+        assert window["provider", provider] == pytest.approx(expected)  # the SQLite path, on every database
+    everything = [v for values in latencies.values() for v in values]
+    assert window["", ""] == pytest.approx(
+        (percentile_cont(everything, 0.5), percentile_cont(everything, 0.95))
+    )
+
+
+@pytest.mark.django_db
+def test_large_periods_rank_a_sample_on_sqlite(monkeypatch):
+    monkeypatch.setattr(dashboard, "SAMPLE_TARGET", 40)
+    rng = random.Random(7)
+    for _ in range(120):
+        log(at(rng.randint(1, 10)), caller=rng.choice(["x", "y"]), latency_ms=rng.uniform(1, 1000))
+    report = build_report(PERIOD)
+    sampled = dashboard.window_percentiles(PERIOD.queryset(), sample_every=3)
+    kept = [c.latency_ms for c in CallLog.objects.all() if c.id % 3 == 0]
+    assert sampled["", ""] == pytest.approx((percentile_cont(kept, 0.5), percentile_cont(kept, 0.95)))
+    if connection.vendor == "postgresql":
+        assert report.sample_every == 1
+    else:
+        assert report.sample_every == 3
+        assert (report.totals.p50_ms, report.totals.p95_ms) == pytest.approx(sampled["", ""])
+        assert "every 3rd" in dashboard.sample_note(report)
 
 
 @pytest.mark.django_db
