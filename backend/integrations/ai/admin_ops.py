@@ -64,6 +64,7 @@ class CallLogAdmin(admin.ModelAdmin):
     search_fields = ("=request_id", "caller", "requested_model")
     list_per_page = 100
     show_full_result_count = False  # one COUNT(*) per page is enough on a million rows
+    show_facets = admin.ShowFacets.NEVER  # per-value counts would scan the whole log
     change_list_template = "admin/ai/calllog/change_list.html"
     readonly_fields = ("attempts_display",)
     exclude = ("attempts",)
@@ -110,7 +111,9 @@ class CallLogAdmin(admin.ModelAdmin):
     def dashboard_view(self, request: HttpRequest) -> HttpResponse:
         """Calls, errors, failovers, tokens, cost and latency for one period, per provider, alias, caller."""
         self._require_view(request)
-        form = dashboard.UsageFilterForm(request.GET or None)
+        default = dashboard.UsageFilters.default()
+        initial = {"start": default.start, "end": default.end}
+        form = dashboard.UsageFilterForm(request.GET or None, initial=initial)
         filters = form.filters()
         report = dashboard.build_report(filters)
         providers = report.breakdowns.get("provider")
@@ -124,9 +127,9 @@ class CallLogAdmin(admin.ModelAdmin):
             "report": report,
             "totals": _row(report.totals, query, ""),
             "charts": [
-                charts.calls_per_day(report.days),
-                charts.cost_by_provider(provider_groups),
-                charts.latency_by_provider(provider_groups),
+                ("Calls per day", charts.calls_per_day(report.days)),
+                ("Cost per provider", charts.cost_by_provider(provider_groups)),
+                ("Latency per provider (successful calls)", charts.latency_by_provider(provider_groups)),
             ],
             "tables": [_table(b, query) for b in report.breakdowns.values()],
             "export_url": f"{reverse('admin:ai_calllog_export')}?{urlencode(query)}",

@@ -122,7 +122,8 @@ def calls_per_day(days: Sequence[DayStats]) -> SafeString:
         parts.append(
             _rect(x, top + plot_h - ok_h - err_h, bar_w, err_h, "error", tip, label, str(day.errors))
         )
-        if index % every == 0 or index == len(days) - 1:
+        last = len(days) - 1
+        if index == last or (index % every == 0 and last - index >= every / 2):
             parts.append(
                 _text(x + bar_w / 2, height - 10, day.day.strftime("%b %d"), anchor="middle", cls="axis")
             )
