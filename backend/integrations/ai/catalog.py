@@ -377,7 +377,14 @@ def sync_openrouter_models(
     raw, pages = fetch_openrouter_models(
         base_url=base_url, api_key=api_key, progress=progress, page_size=page_size
     )
-    result = upsert_catalog("openrouter", parse_models(raw), retire_missing=True, dry_run=dry_run)
+    entries = parse_models(raw)
+    if not entries and CatalogModel.objects.filter(provider_kind="openrouter", retired=False).exists():
+        # An empty list is a broken answer (a proxy, a filter), not every model retired at once.
+        raise errors.InvalidResponse(
+            "OpenRouter's model list came back empty; nothing was retired. Check the base URL.",
+            provider="openrouter",
+        )
+    result = upsert_catalog("openrouter", entries, retire_missing=True, dry_run=dry_run)
     if not dry_run:
         _feed_model_mapper("openrouter")
     return replace(result, pages=pages)

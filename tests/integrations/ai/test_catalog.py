@@ -211,6 +211,20 @@ def test_models_no_longer_listed_are_retired_not_deleted_and_come_back(respx_moc
 
 
 @pytest.mark.django_db
+def test_an_empty_list_retires_nothing(respx_mock):
+    respx_mock.get(MODELS_URL).mock(
+        side_effect=[
+            httpx.Response(200, json=models_body(CATALOG)),
+            httpx.Response(200, json=models_body([])),
+        ]
+    )
+    catalog.sync_openrouter_models(base_url=BASE)
+    with pytest.raises(errors.InvalidResponse, match="empty"):
+        catalog.sync_openrouter_models(base_url=BASE)
+    assert not CatalogModel.objects.filter(retired=True).exists()
+
+
+@pytest.mark.django_db
 def test_sync_leaves_other_kinds_alone(respx_mock):
     CatalogModel.objects.create(provider_kind="openai", model_id="gpt-4o", prompt_price=Decimal(1))
     respx_mock.get(MODELS_URL).mock(return_value=httpx.Response(200, json=models_body(CATALOG)))
