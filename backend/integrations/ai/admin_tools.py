@@ -144,13 +144,16 @@ def _recovery(recovers_at: float | None) -> dict[str, Any] | None:
 
 def candidate_rows(explanation: router.Explanation) -> list[dict[str, Any]]:
     """The explanation's candidates as table rows (prices per million tokens)."""
+    names = {c.provider for c in explanation.candidates}
+    pks = dict(Provider.objects.filter(name__in=names).values_list("name", "pk"))
     rows = []
     for c in explanation.candidates:
         price = c.price
+        pk = pks.get(c.provider)
         rows.append(
             {
                 "info": c,
-                "provider_url": _provider_url(c.provider),
+                "provider_url": reverse("admin:ai_provider_change", args=[pk]) if pk is not None else "",
                 "recovery": _recovery(c.recovers_at),
                 "circuit": c.circuit.replace("_", " "),
                 "prompt_price": per_million(price.prompt if price else None),
@@ -160,11 +163,6 @@ def candidate_rows(explanation: router.Explanation) -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def _provider_url(name: str) -> str:
-    pk = Provider.objects.filter(name=name).values_list("pk", flat=True).first()
-    return reverse("admin:ai_provider_change", args=[pk]) if pk is not None else ""
 
 
 class AliasToolsAdmin(admin.ModelAdmin):

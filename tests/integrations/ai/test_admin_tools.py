@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import time
 from decimal import Decimal
 from typing import Any
 
@@ -283,6 +284,19 @@ def test_an_open_circuit_shows_when_it_recovers_and_goes_last(admin_client, rout
     row = page.split('data-provider="second"')[1].split("</tr>")[0]
     assert "circuit-open" in row
     assert re.search(r"retried from \d\d:\d\d:\d\d, in (59|60) s", row)
+
+
+def test_a_half_open_circuit_says_a_trial_call_is_allowed(admin_client, routed, settings):
+    settings.AI_CIRCUIT_FAILURES = 1
+    settings.AI_CIRCUIT_COOLDOWN_SECONDS = 60
+    health.record_failure("second", now=time.time() - 120)
+    [info] = [c for c in router.explain("smart").candidates if c.provider == "second"]
+    assert info.circuit == "half_open"
+    page = admin_client.get(EXPLAIN, {"model": "smart"}).content.decode()
+    row = page.split('data-provider="second"')[1].split("</tr>")[0]
+    assert "circuit-half_open" in row
+    assert ">half open" in row
+    assert "a trial call is allowed since" in row
 
 
 def test_a_pinned_mode_and_equal_priorities_are_explained(admin_client, fake_server):
