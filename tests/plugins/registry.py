@@ -11,6 +11,7 @@ def _fresh_registry():
     cache.clear()
     config.invalidate()
     health.latency.clear()
+    health.reset()
     yield
     ledger.flush()
     cache.clear()

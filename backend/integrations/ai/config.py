@@ -348,7 +348,8 @@ def _check_interval() -> float:
     return float(getattr(settings, "AI_CONFIG_CHECK_INTERVAL", 1.0))
 
 
-def _cache_is_shared() -> bool:
+def cache_is_shared() -> bool:
+    """Is Django's default cache shared between processes (Redis...) rather than process-local?"""
     if _state.shared_cache is None:
         backend = settings.CACHES.get("default", {}).get("BACKEND", "")
         _state.shared_cache = not backend.endswith(("LocMemCache", "DummyCache"))
@@ -403,7 +404,7 @@ def _needs_refresh(now: float) -> bool:
     snap = _state.snapshot
     if snap is None or _state.snapshot_generation != _state.generation:
         return True
-    if _cache_is_shared():
+    if cache_is_shared():
         shared = cache.get(VERSION_CACHE_KEY)
         if shared is not None and shared != snap.version:
             return True
@@ -418,7 +419,7 @@ def current() -> RegistryConfig:
         snap is not None
         and _state.snapshot_generation == _state.generation
         and now < _state.next_check
-        and not _cache_is_shared()
+        and not cache_is_shared()
     ):
         return snap
     if not _needs_refresh(now):
@@ -472,7 +473,7 @@ async def acurrent() -> RegistryConfig:
         snap is not None
         and _state.snapshot_generation == _state.generation
         and now < _state.next_check
-        and not _cache_is_shared()
+        and not cache_is_shared()
     ):
         return snap
     from asgiref.sync import sync_to_async

@@ -67,9 +67,19 @@ def _state_ttl() -> int:
     return int(getattr(settings, "AI_CIRCUIT_STATE_TTL_SECONDS", 3600))
 
 
+# Providers this process has written a non-closed circuit for. With a process-local cache nobody
+# else can write one, so a call whose candidates are all absent here skips the cache read.
+_touched: set[str] = set()
+
+
 def read_many(providers: Iterable[str]) -> dict[str, Circuit]:
     """Every named provider's circuit, in one cache round trip; missing means closed."""
-    keys = {_PREFIX + name: name for name in providers}
+    from .config import cache_is_shared
+
+    names = list(providers)
+    if not cache_is_shared() and _touched.isdisjoint(names):
+        return {}
+    keys = {_PREFIX + name: name for name in names}
     try:
         found = cache.get_many(list(keys))
     except Exception:
@@ -100,6 +110,7 @@ def record_success(provider: str, circuit: Circuit) -> None:
     """Close the circuit if it was not already clean (a clean one costs no cache write)."""
     if circuit.healthy:
         return
+    _touched.discard(provider)
     try:
         cache.delete_many([_PREFIX + provider, _TRIAL_PREFIX + provider])
     except Exception:
@@ -112,6 +123,7 @@ def record_failure(provider: str, now: float | None = None) -> Circuit:
     """Count a failure; open (or keep open, with a later deadline) at the threshold."""
     now = time.time() if now is None else now
     key = _PREFIX + provider
+    _touched.add(provider)
     try:
         stored = cache.get(key)
         previous = Circuit(*stored) if stored else CLOSED
@@ -136,9 +148,13 @@ def record_failure(provider: str, now: float | None = None) -> Circuit:
 
 
 def reset(provider: str | None = None) -> None:
-    """Forget circuit state (one provider, or all known to this process's callers)."""
-    if provider is not None:
-        cache.delete_many([_PREFIX + provider, _TRIAL_PREFIX + provider])
+    """Forget circuit state of one provider (in the cache), or this process's record of which
+    providers it has written state for (after the cache itself was cleared)."""
+    if provider is None:
+        _touched.clear()
+        return
+    _touched.discard(provider)
+    cache.delete_many([_PREFIX + provider, _TRIAL_PREFIX + provider])
 
 
 # --- observed latency (the `fastest` strategy) ---------------------------------------------------
