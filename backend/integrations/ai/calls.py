@@ -20,6 +20,7 @@ from typing import Any, Final
 from . import config, health, ledger
 from .config import RegistryConfig
 from .errors import AIError, AllProvidersFailed, Attempt, InvalidResponse, ProviderError, StreamInterrupted
+from .pricing import estimate_cost
 from .providers.factory import factory
 from .router import NOT_HEALTH_FAILURES, Action, Candidate, Plan, action_for, resolve, retry_delay
 from .types import ChatRequest, Completion, Message, StreamChunk, Tool, Usage
@@ -177,16 +178,9 @@ def _cost(cfg: RegistryConfig, cand: Candidate, result: Completion) -> tuple[Dec
     price = cfg.prices.get((cand.provider.kind, cand.model)) or cfg.prices.get(
         (cand.provider.kind, result.model)
     )
-    if price is None or price.prompt is None or price.completion is None:
+    cost = estimate_cost(price, result.usage) if price is not None else None
+    if cost is None:
         return None, "unknown"
-    usage = result.usage
-    cached = min(usage.cached_tokens, usage.prompt_tokens)
-    cache_price = price.cache_read if price.cache_read is not None else price.prompt
-    cost = (
-        price.prompt * (usage.prompt_tokens - cached)
-        + cache_price * cached
-        + price.completion * usage.completion_tokens
-    )
     return cost.quantize(_CENT), "estimated"
 
 

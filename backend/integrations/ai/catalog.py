@@ -7,8 +7,8 @@ a row is written only when a field changed, and a model that left the list is ma
 never deleted, so old call-log rows and routes still name something. `load_price_fixture()` does
 the same for `fixtures/model_prices.json` (direct OpenAI and Anthropic list prices).
 
-`Price` and `estimate_cost()` are pure: the config snapshot carries `Price` values so the hot path
-never queries this table.
+`Price` and `estimate_cost()` live in `pricing.py`: the config snapshot carries
+`Price` values so the hot path never queries this table.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from django.utils import timezone
 
 from . import errors
 from .models import CatalogModel
-from .types import Usage
 
 DEFAULT_OPENROUTER_BASE_URL: Final = "https://openrouter.ai/api/v1"
 PAGE_SIZE: Final = 200
@@ -51,40 +50,6 @@ _COMPARED_FIELDS: Final = (
 )
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Price:
-    """A model's prices in USD per token; `None` means unknown or "varies" (routers such as auto)."""
-
-    prompt: Decimal | None = None
-    completion: Decimal | None = None
-    cache_read: Decimal | None = None
-    cache_write: Decimal | None = None
-
-    @classmethod
-    def from_row(cls, row: CatalogModel) -> Price:
-        return cls(
-            prompt=row.prompt_price,
-            completion=row.completion_price,
-            cache_read=row.cache_read_price,
-            cache_write=row.cache_write_price,
-        )
-
-
-def estimate_cost(price: Price, usage: Usage) -> Decimal | None:
-    """The cost of one call in USD, from catalog prices and token counts.
-
-    Uncached prompt tokens are billed at the prompt price, cached ones at the cache-read price
-    (the prompt price when the catalog has none), completion tokens at the completion price.
-    Returns `None` when the prompt or completion price is unknown: an unknown cost is not zero.
-    """
-    if price.prompt is None or price.completion is None:
-        return None
-    cached = min(max(usage.cached_tokens, 0), max(usage.prompt_tokens, 0))
-    fresh = max(usage.prompt_tokens, 0) - cached
-    cache_read = price.cache_read if price.cache_read is not None else price.prompt
-    return fresh * price.prompt + cached * cache_read + max(usage.completion_tokens, 0) * price.completion
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

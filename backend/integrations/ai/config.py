@@ -32,6 +32,7 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 
 from .errors import ConfigurationError
+from .pricing import Price
 from .providers.base import ProviderSpec
 
 logger = logging.getLogger(__name__)
@@ -61,16 +62,6 @@ FIX_HINT: Final = (
     "add an enabled provider under Admin › AI › Providers, or set OPENROUTER_API_KEY, "
     "OPENAI_API_KEY or ANTHROPIC_API_KEY"
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Price:
-    """USD per token; None where the catalog does not say."""
-
-    prompt: Any = None
-    completion: Any = None
-    cache_read: Any = None
-    context_length: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -205,14 +196,12 @@ def _provider_from_row(row: Any) -> ProviderConfig:
 
 def _load_prices() -> dict[tuple[str, str], Price]:
     from .models import CatalogModel
+    from .providers.model_mapper import register_catalog_slugs
 
-    rows = CatalogModel.objects.filter(retired=False).values_list(
-        "provider_kind", "model_id", "prompt_price", "completion_price", "cache_read_price", "context_length"
-    )
-    return {
-        (kind, model): Price(prompt=p, completion=c, cache_read=cr, context_length=ctx)
-        for kind, model, p, c, cr, ctx in rows
-    }
+    rows = list(CatalogModel.objects.filter(retired=False))
+    # Every worker, not only the one that ran the sync, learns which OpenRouter slugs exist.
+    register_catalog_slugs(r.model_id for r in rows if r.provider_kind == "openrouter")
+    return {(r.provider_kind, r.model_id): Price.from_row(r) for r in rows}
 
 
 def _routing_settings() -> dict[str, Any]:

@@ -29,7 +29,7 @@ from typing import Any, Final
 from django.conf import settings
 
 from . import health
-from .config import AliasConfig, Price, ProviderConfig, RegistryConfig, RouteConfig
+from .config import AliasConfig, ProviderConfig, RegistryConfig, RouteConfig
 from .errors import (
     AuthenticationError,
     BadRequest,
@@ -44,6 +44,7 @@ from .errors import (
     ProviderUnavailable,
     RateLimited,
 )
+from .pricing import Price
 from .providers.model_mapper import can_serve, normalize_model
 
 

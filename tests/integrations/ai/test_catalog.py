@@ -16,8 +16,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from backend.integrations.ai import catalog, errors
-from backend.integrations.ai.catalog import Price, estimate_cost, parse_model, parse_price
+from backend.integrations.ai.catalog import parse_model, parse_price
 from backend.integrations.ai.models import CatalogModel
+from backend.integrations.ai.pricing import Price, estimate_cost
 from backend.integrations.ai.types import Usage
 from tests.integrations.ai.factories import ProviderRowFactory
 

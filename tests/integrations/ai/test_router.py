@@ -12,12 +12,12 @@ import pytest
 from backend.integrations.ai import errors, health, router
 from backend.integrations.ai.config import (
     AliasConfig,
-    Price,
     ProviderConfig,
     RegistryConfig,
     RouteConfig,
     _spec,
 )
+from backend.integrations.ai.pricing import Price
 
 
 def provider(name: str, kind: str, priority: int = 10, weight: int = 1, problem: str = "") -> ProviderConfig:
