@@ -34,19 +34,13 @@ from django.db import DatabaseError, transaction
 from .errors import ConfigurationError
 from .pricing import Price
 from .providers.base import ProviderSpec
+from .providers.factory import DEFAULT_BASE_URLS
 
 logger = logging.getLogger(__name__)
 
 VERSION_CACHE_KEY: Final = "ai:config:version"
 KINDS: Final = ("openai", "anthropic", "openrouter", "openai_compatible")
 MODES: Final = ("auto", "openrouter", "openai", "anthropic")
-DEFAULT_BASE_URLS: Final = MappingProxyType(
-    {
-        "openai": "https://api.openai.com/v1",
-        "anthropic": "https://api.anthropic.com",
-        "openrouter": "https://openrouter.ai/api/v1",
-    }
-)
 ENV_KEY_NAMES: Final = MappingProxyType(
     {"openrouter": "OPENROUTER_API_KEY", "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 )
