@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import ssl
@@ -46,31 +47,51 @@ def ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-class ClientPool:
-    """One `httpx.Client` and one `httpx.AsyncClient` per running event loop, built on first use.
+# httpcore's pool matches waiting requests to connections by scanning both lists on every
+# event, so one pool's cost grows with connections × waiters: measured here, 500 concurrent calls
+# through one AsyncClient sized 500 took 2-10 s against a server answering in 20 ms. Shards of at
+# most this many connections, used in turn, keep every scan short.
+ASYNC_SHARD_SIZE = 32
 
-    An `AsyncClient`'s connections belong to the loop that opened them, so each loop gets its own,
-    kept in a `WeakKeyDictionary`; clients of loops that have closed are dropped when a new loop
-    asks. Redirects are never followed; limits and timeouts come from the spec.
+
+def shard_limits(size: int, shard_size: int = ASYNC_SHARD_SIZE) -> list[int]:
+    """Split a pool of `size` connections into shards of at most `shard_size`, summing to `size`."""
+    shards = max(1, -(-size // shard_size))
+    return [size // shards + (1 if i < size % shards else 0) for i in range(shards)]
+
+
+class ClientPool:
+    """One `httpx.Client`, and per running event loop a few `httpx.AsyncClient` shards, built on
+    first use.
+
+    An `AsyncClient`'s connections belong to the loop that opened them, so each loop gets its own
+    shards, kept in a `WeakKeyDictionary`; clients of loops that have closed are dropped when a new
+    loop asks. The async pool of `spec.pool_size` connections is split into shards of at most
+    `ASYNC_SHARD_SIZE`, taken in turn. Redirects are never followed; limits and timeouts come from
+    the spec.
     """
 
     def __init__(self, spec: ProviderSpec, headers: Mapping[str, str | bytes]) -> None:
         self._timeout = httpx.Timeout(spec.timeout_s, connect=spec.connect_timeout_s)
         size = max(1, spec.pool_size)
         self._limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        self._shard_limits = [
+            httpx.Limits(max_connections=n, max_keepalive_connections=n) for n in shard_limits(size)
+        ]
         self._headers = dict(headers)
         self._sync: httpx.Client | None = None
-        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, list[httpx.AsyncClient]] = (
             weakref.WeakKeyDictionary()
         )
+        self._turn = itertools.count()
         self._lock = threading.Lock()
         self._closing: set[asyncio.Future[Any]] = set()
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, limits: httpx.Limits | None = None) -> dict[str, Any]:
         return {
             "headers": self._headers,
             "timeout": self._timeout,
-            "limits": self._limits,
+            "limits": limits or self._limits,
             "follow_redirects": False,
             "verify": ssl_context(),
         }
@@ -86,15 +107,19 @@ class ClientPool:
 
     def for_running_loop(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        client = self._async.get(loop)
-        if client is None:
+        shards = self._async.get(loop)
+        if shards is None:
             with self._lock:
-                client = self._async.get(loop)
-                if client is None:
+                shards = self._async.get(loop)
+                if shards is None:
                     for old in [old for old in self._async if old.is_closed()]:
                         del self._async[old]
-                    client = self._async[loop] = httpx.AsyncClient(**self._options())
-        return client
+                    shards = self._async[loop] = [
+                        httpx.AsyncClient(**self._options(limits)) for limits in self._shard_limits
+                    ]
+        if len(shards) == 1:
+            return shards[0]
+        return shards[next(self._turn) % len(shards)]
 
     def async_clients(self) -> int:
         """How many loops hold a client (for tests and diagnostics)."""
@@ -104,8 +129,7 @@ class ClientPool:
         """Close the sync client now and every async client its loop can still run."""
         with self._lock:
             client, self._sync = self._sync, None
-            pairs = list(self._async.items())
-            self._async.clear()
+            pairs = self._take_async()
         if client is not None:
             client.close()
         self._close_async(pairs, skip=None)
@@ -115,14 +139,18 @@ class ClientPool:
         loop = asyncio.get_running_loop()
         with self._lock:
             client, self._sync = self._sync, None
-            pairs = list(self._async.items())
-            self._async.clear()
+            pairs = self._take_async()
         if client is not None:
             client.close()
         for owner, async_client in pairs:
             if owner is loop:
                 await async_client.aclose()
         self._close_async(pairs, skip=loop)
+
+    def _take_async(self) -> list[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]:
+        pairs = [(loop, client) for loop, shards in self._async.items() for client in shards]
+        self._async.clear()
+        return pairs
 
     def _close_async(
         self,

@@ -10,6 +10,7 @@ import pytest
 
 from backend.integrations.ai.errors import ConfigurationError
 from backend.integrations.ai.providers import factory as factory_module
+from backend.integrations.ai.providers._client import ASYNC_SHARD_SIZE, shard_limits
 from backend.integrations.ai.providers.anthropic_provider import AnthropicProvider
 from backend.integrations.ai.providers.base import AIProvider, ProviderSpec
 from backend.integrations.ai.providers.factory import KIND_PATHS, ProviderFactory, default_base_url
@@ -138,11 +139,12 @@ def test_pool_sized_from_spec_with_no_redirects_and_spec_timeouts(providers):
 
 
 def test_one_sync_client_per_spec_and_one_async_client_per_loop(providers):
-    provider = providers.get(spec("anthropic"))
-    assert provider.clients.sync() is providers.get(spec("anthropic")).clients.sync()
+    small = spec("anthropic", pool_size=ASYNC_SHARD_SIZE)  # one shard
+    provider = providers.get(small)
+    assert provider.clients.sync() is providers.get(small).clients.sync()
 
     async def grab():
-        return providers.get(spec("anthropic")).clients.for_running_loop()
+        return providers.get(small).clients.for_running_loop()
 
     loop_a, loop_b = asyncio.new_event_loop(), asyncio.new_event_loop()
     try:
@@ -157,6 +159,27 @@ def test_one_sync_client_per_spec_and_one_async_client_per_loop(providers):
         loop_b.run_until_complete(b1.aclose())
         loop_a.close()
         loop_b.close()
+
+
+def test_a_large_async_pool_is_split_into_shards_used_in_turn(providers):
+    assert shard_limits(100) == [25, 25, 25, 25]
+    assert shard_limits(500) == [32] * 4 + [31] * 12
+    assert sum(shard_limits(77)) == 77
+    assert shard_limits(1) == [1]
+    pool = providers.get(spec("anthropic", pool_size=100)).clients
+
+    async def grab_many():
+        return [pool.for_running_loop() for _ in range(8)]
+
+    loop = asyncio.new_event_loop()
+    try:
+        clients = loop.run_until_complete(grab_many())
+        assert len(set(map(id, clients))) == 4  # four shards, each taken in turn
+        assert clients[:4] == clients[4:]
+        assert sorted(c._transport._pool._max_connections for c in clients[:4]) == [25, 25, 25, 25]
+    finally:
+        loop.run_until_complete(pool.aclose())
+        loop.close()
 
 
 class CountingProvider(FakeProvider):

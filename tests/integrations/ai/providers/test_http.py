@@ -9,7 +9,7 @@ import threading
 import httpx
 import pytest
 
-from backend.integrations.ai.providers._client import ClientPool
+from backend.integrations.ai.providers._client import ASYNC_SHARD_SIZE, ClientPool
 from backend.integrations.ai.providers._http import (
     SSEDecoder,
     anthropic_reset_delay,
@@ -214,7 +214,7 @@ def test_client_pool_sync_client_is_shared_across_threads():
 
 
 def test_client_pool_gives_each_event_loop_its_own_async_client():
-    pool = ClientPool(spec("openai"), {})
+    pool = ClientPool(spec("openai", pool_size=ASYNC_SHARD_SIZE), {})  # one shard per loop
 
     async def grab() -> tuple[httpx.AsyncClient, httpx.AsyncClient]:
         return pool.for_running_loop(), pool.for_running_loop()
@@ -236,7 +236,7 @@ def test_client_pool_gives_each_event_loop_its_own_async_client():
 
 
 async def test_client_pool_aclose_closes_the_running_loops_client():
-    pool = ClientPool(spec("openai"), {})
+    pool = ClientPool(spec("openai", pool_size=ASYNC_SHARD_SIZE), {})
     client = pool.for_running_loop()
     sync_client = pool.sync()
     await pool.aclose()
