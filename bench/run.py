@@ -431,7 +431,8 @@ def report(r: dict[str, Any]) -> None:
         f"stream() median {st['registry_median_ms']:.3f} ms",
         row("50-chunk stream() / raw httpx stream, median", st["ratio_median"], TARGETS["stream"]),
         f"  concurrent ({c['calls']} calls, server waits 20 ms): "
-        f"raw one AsyncClient {c['raw_median_ms']:.1f} ms, raw sharded {c['raw_sharded_median_ms']:.1f} ms, acomplete() {c['registry_median_ms']:.1f} ms",
+        f"raw one AsyncClient {c['raw_median_ms']:.1f} ms, "
+        f"raw sharded {c['raw_sharded_median_ms']:.1f} ms, acomplete() {c['registry_median_ms']:.1f} ms",
         row("concurrent acomplete() / raw AsyncClient, wall", c["ratio_median"], TARGETS["concurrent"]),
         note("concurrent acomplete() / raw clients sharded alike", c["ratio_vs_sharded_median"]),
         f"  circuit: healthy {cb['healthy_median_ms']:.3f} ms; first candidate 503 before its circuit "
