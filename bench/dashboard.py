@@ -46,34 +46,6 @@ CALLERS = [
     for app in ("pages", "prompts", "seo")
     for task in ("draft", "summary", "translate", "seo")
 ]
-COLUMNS = (
-    "created_at",
-    "caller",
-    "requested_model",
-    "alias",
-    "provider",
-    "model",
-    "outcome",
-    "error_class",
-    "error_message",
-    "status_code",
-    "attempts",
-    "attempt_count",
-    "failed_over",
-    "latency_ms",
-    "first_chunk_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "cost",
-    "cost_source",
-    "streamed",
-    "finish_reason",
-    "request_id",
-    "prompt_text",
-    "response_text",
-)
 
 
 def _setup(database_url: str | None, folder: Path) -> None:
@@ -136,6 +108,7 @@ def _row(rng: random.Random, created: dt.datetime, ops: Any) -> tuple[Any, ...]:
 def insert_rows(count: int, *, batch: int = 10_000, seed: int = 1) -> float:
     from django.db import connection, transaction
 
+    from backend.integrations.ai import ledger
     from backend.integrations.ai.models import CallLog
 
     rng = random.Random(seed)
@@ -145,8 +118,7 @@ def insert_rows(count: int, *, batch: int = 10_000, seed: int = 1) -> float:
     start = dt.datetime.now(dt.UTC) - span
     step = span / count
     table = connection.ops.quote_name(CallLog._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(c) for c in COLUMNS)
-    sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+    sql = ledger.insert_sql()  # values in ledger.COLUMNS order, as _row() builds them
     started = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")

@@ -383,31 +383,30 @@ def invalidate() -> None:
         _state.shared_cache = None
 
 
-def _needs_refresh(now: float) -> bool:
+def _usable_snapshot(now: float) -> RegistryConfig | None:
+    """The snapshot if it may serve this call as it is, else None (a refresh is due)."""
     snap = _state.snapshot
-    if snap is None or _state.snapshot_generation != _state.generation:
-        return True
+    if snap is None or _state.snapshot_generation != _state.generation or now >= _state.next_check:
+        return None
     if cache_is_shared():
         shared = cache.get(VERSION_CACHE_KEY)
         if shared is not None and shared != snap.version:
-            return True
-    return now >= _state.next_check
+            return None
+    return snap
 
 
 def current() -> RegistryConfig:
     """The snapshot to route this call with. Cheap unless the configuration changed."""
     now = time.monotonic()
-    snap = _state.snapshot
-    if (
-        snap is not None
-        and _state.snapshot_generation == _state.generation
-        and now < _state.next_check
-        and not cache_is_shared()
-    ):
-        return snap
-    if not _needs_refresh(now):
-        return snap  # type: ignore[return-value]
-    return _refresh(now)
+    snap = _usable_snapshot(now)
+    return snap if snap is not None else _refresh(now)
+
+
+def _install(snap: RegistryConfig, generation: int, now: float) -> RegistryConfig:
+    _state.snapshot = snap
+    _state.snapshot_generation = generation
+    _state.next_check = now + _check_interval()
+    return snap
 
 
 def _refresh(now: float) -> RegistryConfig:
@@ -435,29 +434,17 @@ def _refresh(now: float) -> RegistryConfig:
                     snap.version,
                 )
                 _state.db_failing = True
-            _state.next_check = now + _check_interval()
-            _state.snapshot = snap
-            _state.snapshot_generation = generation
-            return snap
+            return _install(snap, generation, now)
         if _state.db_failing:
             logger.warning("AI config: the database answers again.")
             _state.db_failing = False
-        _state.snapshot = snap
-        _state.snapshot_generation = generation
-        _state.next_check = now + _check_interval()
-        return snap
+        return _install(snap, generation, now)
 
 
 async def acurrent() -> RegistryConfig:
     """`current()` for async code: the rare refresh runs in a worker thread."""
-    now = time.monotonic()
-    snap = _state.snapshot
-    if (
-        snap is not None
-        and _state.snapshot_generation == _state.generation
-        and now < _state.next_check
-        and not cache_is_shared()
-    ):
+    snap = _usable_snapshot(time.monotonic())
+    if snap is not None:
         return snap
     from asgiref.sync import sync_to_async
 

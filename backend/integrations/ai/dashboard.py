@@ -27,6 +27,7 @@ from django.db.models import Count, F, Q, QuerySet, Sum, Window
 from django.db.models.functions import RowNumber, Substr, TruncDate
 from django.utils import timezone
 
+from . import ledger
 from .models import CallLog, Outcome
 
 DEFAULT_DAYS: Final = 30
@@ -408,32 +409,9 @@ def sample_note(report: UsageReport) -> str:
 
 # --- CSV export ----------------------------------------------------------------------------------
 
-EXPORT_COLUMNS: Final = (
-    "created_at",
-    "caller",
-    "requested_model",
-    "alias",
-    "provider",
-    "model",
-    "outcome",
-    "error_class",
-    "error_message",
-    "status_code",
-    "attempt_count",
-    "failed_over",
-    "latency_ms",
-    "first_chunk_ms",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "total_tokens",
-    "cost",
-    "cost_source",
-    "streamed",
-    "finish_reason",
-    "request_id",
-)
 TEXT_COLUMNS: Final = ("prompt_text", "response_text")
+# The ledger's columns, less the attempts list (JSON) and the prompt and reply texts.
+EXPORT_COLUMNS: Final = tuple(c for c in ledger.COLUMNS if c not in ("attempts", *TEXT_COLUMNS))
 _FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
 
 

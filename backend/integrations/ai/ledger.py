@@ -74,7 +74,7 @@ class CallRecord:
         return len(providers) > 1 or any(a.skipped for a in self.attempts)
 
 
-_COLUMNS: Final = (
+COLUMNS: Final = (
     "created_at",
     "caller",
     "requested_model",
@@ -104,12 +104,13 @@ _COLUMNS: Final = (
 )
 
 
-def _sql() -> str:
+def insert_sql() -> str:
+    """The INSERT of one CallLog row, its values in `COLUMNS` order."""
     from .models import CallLog
 
     qn = connection.ops.quote_name
-    cols = ", ".join(qn(CallLog._meta.get_field(c).column) for c in _COLUMNS)
-    marks = ", ".join(["%s"] * len(_COLUMNS))
+    cols = ", ".join(qn(CallLog._meta.get_field(c).column) for c in COLUMNS)
+    marks = ", ".join(["%s"] * len(COLUMNS))
     return f"INSERT INTO {qn(CallLog._meta.db_table)} ({cols}) VALUES ({marks})"
 
 
@@ -157,7 +158,7 @@ _sql_cache: dict[str, str] = {}
 def _insert(records: Sequence[CallRecord]) -> None:
     sql = _sql_cache.get(connection.vendor)
     if sql is None:
-        sql = _sql_cache[connection.vendor] = _sql()
+        sql = _sql_cache[connection.vendor] = insert_sql()
     rows = [_row(rec, connection) for rec in records]
     with connection.cursor() as cursor:
         if len(rows) == 1:
