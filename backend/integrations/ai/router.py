@@ -221,6 +221,13 @@ def _no_route_error(cfg: RegistryConfig, requested: str, alias: str | None) -> C
             "No AI provider is configured: add one under Admin › AI › Providers, or set "
             "OPENROUTER_API_KEY (or OPENAI_API_KEY / ANTHROPIC_API_KEY)."
         )
+    alias_cfg = cfg.aliases.get(alias) if alias is not None else None
+    if alias_cfg is not None and alias_cfg.routes and problems:
+        # The routes exist; what stops them is their providers (no key, undecryptable key...).
+        return ConfigurationError(
+            f"Alias '{alias}' has {len(alias_cfg.routes)} enabled route(s), but none can serve now"
+            f"{mode_hint}:{problems}"
+        )
     if alias is not None:
         return ConfigurationError(
             f"No enabled route for alias '{alias}'{mode_hint}: add one under Admin › AI › Model aliases, "

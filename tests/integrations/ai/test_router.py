@@ -141,8 +141,12 @@ def test_no_provider_at_all_names_the_fix():
 def test_unusable_provider_is_not_a_candidate_and_its_problem_is_reported():
     broken = provider("openai", "openai", problem="Provider 'openai' has no API key: enter one.")
     alias = AliasConfig(name="default", routes=(RouteConfig(provider="openai", model="gpt-4o"),))
-    with pytest.raises(errors.ConfigurationError, match="has no API key"):
+    with pytest.raises(errors.ConfigurationError) as caught:
         router.resolve(make_config([broken], [alias]), None)
+    assert str(caught.value) == (
+        "Alias 'default' has 1 enabled route(s), but none can serve now: "
+        "Provider 'openai' has no API key: enter one."
+    )
 
 
 def test_weighted_random_within_a_priority_tie_follows_weights():
