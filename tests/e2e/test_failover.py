@@ -271,3 +271,12 @@ async def test_acomplete_and_astream_fail_over_and_log(fake_server):
     )()
     await sync_to_async(connections.close_all)()  # asgiref's worker thread keeps a connection otherwise
     assert outcomes == [("tests.async", "success", False), ("tests.async", "success", True)]
+
+
+@pytest.mark.parametrize("flavor", ["openai", "anthropic", "openrouter"])
+def test_a_stream_that_fails_before_any_text_still_fails_over(fake_server, flavor):
+    two_providers(fake_server, kind_a=flavor)
+    fake_server.script("a", Fault(stream_error_after=0, always=True))
+    chunks = list(ai.stream(prompt="hi"))
+    assert chunks[-1].provider == "b"
+    assert "".join(c.text for c in chunks) == "Hello from b."
