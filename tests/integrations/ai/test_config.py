@@ -197,3 +197,14 @@ def test_database_outage_keeps_serving_the_last_snapshot_and_logs_once(rows, mon
     monkeypatch.undo()
     config._state.next_check = 0
     assert config.current().source == "database"
+
+
+def test_moving_a_provider_to_the_top_moves_every_staging_alias(monkeypatch):
+    """The staging fixture ties each provider's first-choice route, so provider order decides."""
+    for name in ("OPENROUTER_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.setenv(name, f"sk-test-{name.lower()}")
+    call_command("loaddata", "fixtures/staging_providers.json", verbosity=0)
+    aliases = ("default", "fast", "smart", "cheap")
+    assert {alias: first_provider(alias) for alias in aliases} == dict.fromkeys(aliases, "openrouter")
+    Provider.objects.filter(name="anthropic").update(priority=1)
+    assert {alias: first_provider(alias) for alias in aliases} == dict.fromkeys(aliases, "anthropic")
