@@ -41,6 +41,14 @@ class _TagCollector(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         self.markers.append(f"</{tag}>")
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        # Python's parser raises AssertionError on `<![word[` with a keyword it does not know
+        # (a page body or a model reply may hold one): read such an opening as text, not a crash.
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            return -1
+
 
 def _html_markers(text: str) -> list[str]:
     collector = _TagCollector()

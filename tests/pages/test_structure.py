@@ -72,3 +72,12 @@ def test_structure_difference_says_where_and_what(source: str, candidate: str, e
 
 def test_a_reply_in_the_other_format_is_a_difference() -> None:
     assert structure_difference("<h2>A</h2>", "## A") is not None
+
+
+def test_an_unknown_marked_section_is_read_as_text_not_a_crash() -> None:
+    # Python's HTML parser raises AssertionError on `<![word[`; a body or a reply may hold one.
+    source = "<p>Hi</p><![foo[ odd ]]><ul><li>One</li></ul>"
+
+    assert structure_markers(source) == ["<p>", "</p>", "<ul>", "<li>", "</li>", "</ul>"]
+    assert structure_difference(source, "<p>Salut</p><![foo[ odd ]]><ul><li>Un</li></ul>") is None
+    assert "element 3" in (structure_difference(source, "<p>Salut</p><![bar[ x ]]><p>Un</p>") or "")

@@ -37,7 +37,7 @@ from backend.integrations import ai
 from backend.integrations.ai.errors import StreamInterrupted
 from backend.integrations.ai.types import StreamChunk, Usage
 from backend.pages.models import Page, Status
-from backend.pages.services.ai_service import body_excerpt, language_name
+from backend.pages.services.ai_service import body_excerpt, language_name, reply_cleaned
 from backend.pages.structure import body_format, structure_difference
 
 __all__ = [
@@ -183,7 +183,9 @@ def _section_stream(
             yield DraftEvent(kind="retry", index=index, total=total, text=str(exc))
             continue
         text = strip_code_fence("".join(parts).strip())
-        result = _result_from_final(final, text=text, alias=alias)
+        result = reply_cleaned(
+            _result_from_final(final, text="".join(parts), alias=alias), text, what=f"section {index + 1}"
+        )
         yield DraftEvent(
             kind="section_done", index=index, total=total, text=text, provider=result.provider, result=result
         )
@@ -313,7 +315,7 @@ def page_translation_generate(*, page: Page, language: str, alias: str | None = 
         alias=alias,
         temperature=0.2,
     )
-    translated = strip_code_fence(body.text.strip())
+    translated = reply_cleaned(body, strip_code_fence(body.text.strip()), what="translation").text
     if problem := structure_difference(page.body, translated):
         raise StructureMismatch(
             f"The {target} translation from {body.provider} did not keep the page's structure ({problem}); "

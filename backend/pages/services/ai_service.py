@@ -13,6 +13,7 @@ from typing import Final
 
 from backend.cms_ai import (
     AIResult,
+    EmptyReply,
     FeatureInputError,
     StructureMismatch,
     complete_text,
@@ -35,6 +36,7 @@ __all__ = [
     "page_rewrite_generate",
     "page_summary_apply",
     "page_summary_generate",
+    "reply_cleaned",
 ]
 
 TONES: Final = ("friendly", "formal", "concise", "persuasive", "playful", "neutral")
@@ -56,6 +58,23 @@ def language_name(code: str) -> str:
 
 def body_excerpt(text: str, limit: int = _EXCERPT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def reply_cleaned(result: AIResult, text: str, *, what: str) -> AIResult:
+    """`result` carrying `text`, the reply cleaned up; `EmptyReply` when cleaning left nothing.
+
+    A reply of only quotes, a label or an empty code fence is not blank to `complete_text()`, but
+    saving what is left of it would wipe the field it was meant to fill.
+    """
+    if not text.strip():
+        raise EmptyReply(
+            f"The {what} from {result.provider or 'the provider'} held no text once cleaned up "
+            f"(it replied {result.text.strip()[:40]!r}); nothing was saved. Try again, or route the "
+            f"alias '{result.alias}' to another model under Admin › AI › Model aliases.",
+            provider=result.provider,
+            model=result.model,
+        )
+    return result.with_text(text)
 
 
 def _require_body(page: Page, feature: str) -> None:
@@ -85,7 +104,7 @@ def page_draft_generate(*, page: Page, notes: str | None = None, alias: str | No
         max_tokens=1500,
         temperature=0.7,
     )
-    return result.with_text(strip_code_fence(result.text.strip()))
+    return reply_cleaned(result, strip_code_fence(result.text.strip()), what="draft")
 
 
 def page_draft_apply(*, page: Page, notes: str | None = None, alias: str | None = None) -> AIResult:
@@ -113,7 +132,7 @@ def page_summary_generate(*, page: Page, alias: str | None = None) -> AIResult:
         max_tokens=300,
         temperature=0.3,
     )
-    return result.with_text(" ".join(strip_code_fence(result.text).split()))
+    return reply_cleaned(result, " ".join(strip_code_fence(result.text.strip()).split()), what="summary")
 
 
 def page_summary_apply(*, page: Page, alias: str | None = None) -> AIResult:
@@ -139,7 +158,8 @@ def meta_description_clean(text: str, *, limit: int = META_DESCRIPTION_MAX) -> s
         return text
     cut = text[: limit + 1]
     head = cut.rsplit(" ", 1)[0] if " " in cut else text[:limit]
-    return head[:limit].rstrip(_TRAILING_PUNCT)
+    # Only dashes or commas before the first space (e.g. "— " then one very long word): cut hard.
+    return head[:limit].rstrip(_TRAILING_PUNCT) or text[:limit].rstrip(_TRAILING_PUNCT)
 
 
 def page_meta_description_generate(*, page: Page, alias: str | None = None) -> AIResult:
@@ -165,7 +185,7 @@ def page_meta_description_generate(*, page: Page, alias: str | None = None) -> A
         max_tokens=200,
         temperature=0.3,
     )
-    return result.with_text(meta_description_clean(result.text))
+    return reply_cleaned(result, meta_description_clean(result.text), what="meta description")
 
 
 def page_meta_description_apply(*, page: Page, alias: str | None = None) -> AIResult:
@@ -193,7 +213,7 @@ def page_rewrite_generate(*, page: Page, tone: str, alias: str | None = None) ->
     result = complete_text(
         feature="rewrite", caller="pages.rewrite", messages=messages, alias=alias, temperature=0.7
     )
-    text = strip_code_fence(result.text.strip())
+    text = reply_cleaned(result, strip_code_fence(result.text.strip()), what="rewrite").text
     if problem := structure_difference(page.body, text):
         raise StructureMismatch(
             f"The rewrite from {result.provider} changed the page's structure ({problem}); the page was "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.cms_ai import FeatureInputError, MalformedReply, StructureMismatch
+from backend.cms_ai import EmptyReply, FeatureInputError, MalformedReply, StructureMismatch
 from backend.integrations.ai.errors import AllProvidersFailed
 from backend.integrations.ai.models import CallLog
 from backend.pages.models import Page, Status
@@ -264,3 +264,36 @@ def test_an_invalid_json_reply_twice_is_a_clear_error(routing: Routing, page: Pa
 def test_titles_validate_refuses_bad_shapes(data: object, error: type[Exception]) -> None:
     with pytest.raises(error):
         svc.titles_validate(data)
+
+
+# --- replies that clean up to nothing ------------------------------------------------------------
+
+
+def test_a_translation_that_is_an_empty_code_fence_never_overwrites_the_earlier_one(
+    routing: Routing, page: Page
+) -> None:
+    # A prose body has no structure to lose, so only the emptiness check stands in the way.
+    page.body = "Panels fit on small roofs."
+    page.save()
+    earlier = Page.objects.create(
+        title="Panneaux", slug="panneaux", body="Les panneaux tiennent.", language="fr", translation_of=page
+    )
+    routing.server.script(PRIMARY, Fault(body=_openai_reply("Panneaux solaires")))
+    routing.server.set_reply(PRIMARY, text="```\n\n```")
+
+    with pytest.raises(EmptyReply, match="held no text"):
+        svc.page_translation_create(page=page, language="fr")
+
+    earlier.refresh_from_db()
+    assert (earlier.title, earlier.body) == ("Panneaux", "Les panneaux tiennent.")
+
+
+def test_a_long_draft_section_that_comes_back_empty_fails_the_draft(routing: Routing, page: Page) -> None:
+    routing.server.script(PRIMARY, Fault(body=_openai_reply(OUTLINE)))
+    routing.server.set_reply(PRIMARY, text="```markdown\n\n```", chunks=2)
+
+    with pytest.raises(EmptyReply, match="section 1"):
+        svc.page_long_draft_apply(page=page)
+
+    page.refresh_from_db()
+    assert page.body == HTML_BODY

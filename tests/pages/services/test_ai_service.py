@@ -212,3 +212,45 @@ def test_an_empty_reply_is_an_error_and_saves_nothing(routing: Routing, page: Pa
     assert isinstance(excinfo.value, AIError)
     page.refresh_from_db()
     assert page.summary == "Old summary."
+
+
+PROSE_BODY = "Panels fit on small roofs and pay back in eight years."
+
+
+EMPTY_FENCES = ("```\n\n```", "```markdown\n   \n```")
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "reply"),
+    [
+        *(
+            (lambda p: ai_service.page_meta_description_apply(page=p), "meta_description", r)
+            for r in ('""', "“ ”", "Meta description:", *EMPTY_FENCES)
+        ),
+        *((lambda p: ai_service.page_summary_apply(page=p), "summary", r) for r in EMPTY_FENCES),
+        *((lambda p: ai_service.page_draft_apply(page=p), "body", r) for r in EMPTY_FENCES),
+        *((lambda p: ai_service.page_rewrite_apply(page=p, tone="formal"), "body", r) for r in EMPTY_FENCES),
+    ],
+)
+def test_a_reply_that_cleans_up_to_nothing_is_an_empty_reply_and_saves_nothing(
+    routing: Routing, page: Page, call, field: str, reply: str
+) -> None:
+    # Quotes, a bare label or an empty code fence are not blank before cleaning, only after.
+    page.body = PROSE_BODY  # prose has no structure to lose, so only the emptiness check can refuse
+    page.save()
+    before = getattr(page, field)
+    routing.server.set_reply(PRIMARY, text=reply)
+
+    with pytest.raises(EmptyReply, match="held no text"):
+        call(page)
+
+    page.refresh_from_db()
+    assert getattr(page, field) == before
+
+
+def test_meta_description_cleaner_never_cuts_down_to_nothing() -> None:
+    text = "— " + "x" * 300  # a dash, then one word longer than the limit
+
+    cleaned = ai_service.meta_description_clean(text)
+
+    assert cleaned == text[:META_DESCRIPTION_MAX]
