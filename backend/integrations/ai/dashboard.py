@@ -32,6 +32,10 @@ from .models import CallLog, Outcome
 
 DEFAULT_DAYS: Final = 30
 MAX_DAYS: Final = 366
+# Dates a period may use: far enough from date.min/max that no day arithmetic (a default end 29
+# days on, the half-open bound a day on, a time zone's offset) can overflow.
+EARLIEST_DAY: Final = dt.date(1970, 1, 1)
+LATEST_DAY: Final = dt.date(9998, 12, 31)
 GROUP_LIMIT: Final = 50
 PERCENTILES: Final = (0.5, 0.95)
 # Above this many successful calls in a period, SQLite ranks a 1-in-N sample for the percentiles
@@ -96,6 +100,10 @@ class UsageFilterForm(forms.Form):
         data = super().clean()
         default = UsageFilters.default()
         start, end = data.get("start"), data.get("end")
+        if any(day is not None and not EARLIEST_DAY <= day <= LATEST_DAY for day in (start, end)):
+            raise forms.ValidationError(
+                f"Choose dates between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}."
+            )
         if end is None:
             end = start + dt.timedelta(days=DEFAULT_DAYS - 1) if start else default.end
         if start is None:

@@ -322,6 +322,33 @@ def test_bad_dates_show_an_error_and_the_default_period_not_a_500(viewer, query)
     assert response.context["report"].filters == UsageFilters.default()
 
 
+EXTREME_DATES = [
+    {"start": "9999-12-31"},
+    {"end": "9999-12-31"},
+    {"start": "9999-12-31", "end": "9999-12-31"},
+    {"end": "0001-01-01"},
+    {"start": "0001-01-01", "end": "0001-01-01"},
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", EXTREME_DATES)
+def test_dates_at_the_calendar_edges_show_an_error_not_a_500(viewer, query):
+    # Each would overflow the day arithmetic (default end, half-open bound, time zone offset).
+    response = viewer.get(DASHBOARD, query)
+    assert response.status_code == 200
+    assert "Choose dates between" in response.content.decode()
+    assert response.context["report"].filters == UsageFilters.default()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("query", EXTREME_DATES)
+def test_export_with_dates_at_the_calendar_edges_redirects_with_a_message(viewer, query):
+    response = viewer.get(EXPORT, query, follow=True)
+    assert response.redirect_chain[0][0].startswith(DASHBOARD)
+    assert "Nothing was exported" in response.content.decode()
+
+
 @pytest.mark.django_db
 def test_dashboard_escapes_admin_entered_names(viewer):
     log(dt.datetime.now(UTC), provider="<script>alert(1)</script>")
