@@ -15,6 +15,7 @@ import functools
 import itertools
 import json
 import logging
+import re
 import ssl
 import threading
 import weakref
@@ -23,7 +24,7 @@ from typing import Any, ClassVar, Protocol
 
 import httpx
 
-from ..errors import InvalidResponse, ProviderError
+from ..errors import AuthenticationError, InvalidResponse, ProviderError
 from ..types import ChatRequest, Completion, StreamChunk
 from ._http import (
     HTTPX_ERRORS,
@@ -174,6 +175,25 @@ class ClientPool:
                 asyncio.run_coroutine_threadsafe(client.aclose(), owner)
 
 
+# What h11 refuses in a header value (it would raise with the whole value, key included, in its
+# message, and httpx raises a bare UnicodeEncodeError carrying it for non-ASCII text).
+_UNSENDABLE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+KEY_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
+
+
+def unsendable_header(headers: Mapping[str, str | bytes]) -> str | None:
+    """The name of the first header whose value cannot be sent (non-ASCII text or control
+    characters, typically an invisible character pasted along with a key), else None."""
+    for name, value in headers.items():
+        if isinstance(value, str):
+            if not value.isascii():
+                return name
+            value = value.encode("ascii")
+        if _UNSENDABLE.search(value):
+            return name
+    return None
+
+
 class StreamState(Protocol):
     """What a provider's stream accumulator offers `HTTPProvider.stream()`."""
 
@@ -209,6 +229,11 @@ class HTTPProvider(AIProvider):
         self.errors = TransportErrors(spec, self.host)
         self.cut_errors = TransportErrors(spec, self.host, end_marker=self.end_marker)
         self.chat_url = self._url(self.chat_path)
+        self.bad_header = unsendable_header(self.headers)
+        # Calls in progress; a retired instance closes its pools when the last one ends.
+        self._active = 0
+        self._retired = False
+        self._use_lock = threading.Lock()
 
     # -- hooks -------------------------------------------------------------------------------------
 
@@ -231,6 +256,46 @@ class HTTPProvider(AIProvider):
 
     def _url(self, path: str, params: Mapping[str, Any] | None = None) -> httpx.URL:
         return httpx.URL(self.base_url + path, params=params)
+
+    # -- in-flight accounting ----------------------------------------------------------------------
+
+    def _header_error(self) -> ProviderError:
+        name = self.bad_header or ""
+        if name.lower() in KEY_HEADERS:
+            return AuthenticationError(
+                "the API key contains characters an HTTP header cannot carry (non-ASCII or control "
+                "characters, often an invisible one pasted with it): re-enter the key under "
+                "Admin › AI › Providers",
+                provider=self.spec.name,
+            )
+        return ProviderError(
+            f"the extra header {name!r} has a value an HTTP header cannot carry (non-ASCII or "
+            "control characters): fix it under Admin › AI › Providers",
+            provider=self.spec.name,
+            retryable=False,
+        )
+
+    def _acquire(self) -> None:
+        if self.bad_header is not None:
+            raise self._header_error()
+        with self._use_lock:
+            self._active += 1
+
+    def _release(self) -> None:
+        with self._use_lock:
+            self._active -= 1
+            if self._retired and not self._active:
+                self.clients.close()
+
+    def retire(self) -> None:
+        """Close the pools once the calls in progress have finished (now, if there are none).
+
+        A call that still reaches a retired instance is served and closes the pools after itself.
+        """
+        with self._use_lock:
+            self._retired = True
+            if not self._active:
+                self.clients.close()
 
     # -- shared pure steps -------------------------------------------------------------------------
 
@@ -306,12 +371,23 @@ class HTTPProvider(AIProvider):
 
     def complete(self, request: ChatRequest) -> Completion:
         payload = self._build_payload(request)
-        with self.errors:
-            response = self.clients.sync().post(self.chat_url, json=payload)
+        self._acquire()
+        try:
+            with self.errors:
+                response = self.clients.sync().post(self.chat_url, json=payload)
+        finally:
+            self._release()
         return self._completion(response, request)
 
     def stream(self, request: ChatRequest) -> Iterator[StreamChunk]:
         payload = self._build_payload(request, stream=True)
+        self._acquire()
+        try:
+            yield from self._stream(request, payload)
+        finally:
+            self._release()
+
+    def _stream(self, request: ChatRequest, payload: dict[str, Any]) -> Iterator[StreamChunk]:
         with self.errors, self.clients.sync().stream("POST", self.chat_url, json=payload) as response:
             if not 200 <= response.status_code < 300 or _is_json(response):
                 response.read()
@@ -336,20 +412,39 @@ class HTTPProvider(AIProvider):
         yield state.finish()
 
     def _get_json(self, url: httpx.URL) -> dict[str, Any]:
-        with self.errors:
-            response = self.clients.sync().get(url)
+        self._acquire()
+        try:
+            with self.errors:
+                response = self.clients.sync().get(url)
+        finally:
+            self._release()
         return self._json(response)
 
     # -- async -------------------------------------------------------------------------------------
 
     async def acomplete(self, request: ChatRequest) -> Completion:
         payload = self._build_payload(request)
-        with self.errors:
-            response = await self.clients.for_running_loop().post(self.chat_url, json=payload)
+        self._acquire()
+        try:
+            with self.errors:
+                response = await self.clients.for_running_loop().post(self.chat_url, json=payload)
+        finally:
+            self._release()
         return self._completion(response, request)
 
     async def astream(self, request: ChatRequest) -> AsyncIterator[StreamChunk]:  # type: ignore[override]
         payload = self._build_payload(request, stream=True)
+        self._acquire()
+        try:
+            # aclosing: a caller that stops early must close the inner stream (and its response)
+            # before the pools of a retired instance may close.
+            async with contextlib.aclosing(self._astream(request, payload)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        finally:
+            self._release()
+
+    async def _astream(self, request: ChatRequest, payload: dict[str, Any]) -> AsyncIterator[StreamChunk]:
         client = self.clients.for_running_loop()
         with self.errors:
             async with client.stream("POST", self.chat_url, json=payload) as response:
@@ -378,8 +473,12 @@ class HTTPProvider(AIProvider):
         yield state.finish()
 
     async def _aget_json(self, url: httpx.URL) -> dict[str, Any]:
-        with self.errors:
-            response = await self.clients.for_running_loop().get(url)
+        self._acquire()
+        try:
+            with self.errors:
+                response = await self.clients.for_running_loop().get(url)
+        finally:
+            self._release()
         return self._json(response)
 
     # -- lifecycle ---------------------------------------------------------------------------------

@@ -94,5 +94,10 @@ class AIProvider:
     def close(self) -> None:
         """Release pooled sync connections."""
 
+    def retire(self) -> None:
+        """This instance is replaced (its spec changed): release its pools once the calls still
+        running on it have finished. The default closes at once."""
+        self.close()
+
     async def aclose(self) -> None:
         """Release pooled async connections."""

@@ -3,8 +3,9 @@
 This mirrors Django's `BaseConnectionHandler`: one explicit `kind -> dotted path` table resolved
 lazily with `import_string` (a test can point a kind at a fake), instances cached by their frozen
 `ProviderSpec`, and `close_all()` to release the pools. A spec that changes for the same provider
-name (a new key, timeout or base URL edited in the admin) gets a fresh instance, and the old one's
-clients are closed. The router calls `factory.get(spec)` on every call, so a hit is one dict lookup.
+name (a new key, timeout or base URL edited in the admin) gets a fresh instance, and the old one is
+retired: its clients close as soon as the calls still running on it have finished. The router
+calls `factory.get(spec)` on every call, so a hit is one dict lookup.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ class ProviderFactory:
             else:
                 stale = None
         if stale is not None:
-            stale.close()
+            # Calls that picked up the old instance a moment ago finish on it; then it closes.
+            stale.retire()
         return provider
 
     def _build(self, spec: ProviderSpec) -> AIProvider:
