@@ -244,6 +244,8 @@ _HINTS: dict[type[ProviderError], str] = {
 
 def redact(text: str, secret: str = "") -> str:
     """`text` with `secret` and anything shaped like an API key replaced."""
+    # The key goes out stripped, so that is the form a server echoes back.
+    secret = secret.strip()
     if secret and secret in text:
         text = text.replace(secret, "[redacted]")
     return _SECRET_LIKE.sub(r"\1[redacted]", text)
@@ -417,6 +419,16 @@ def error_from_http(
     )
 
 
+def _http_status(code: Any) -> int | None:
+    # OpenRouter's in-band `code` is the HTTP status; other servers put their own numbers there
+    # (-1, 1301, 40001), which are no status: the code or type then decides.
+    if isinstance(code, str) and code.isdigit():
+        code = int(code)
+    if isinstance(code, int) and not isinstance(code, bool) and 400 <= code <= 599:
+        return code
+    return None
+
+
 def error_from_event(
     payload: Mapping[str, Any], *, provider: str, secret: str = "", request_id: str | None = None
 ) -> ProviderError:
@@ -424,12 +436,12 @@ def error_from_event(
     info = error_info(payload)
     err = payload.get("error")
     raw_code = err.get("code") if isinstance(err, Mapping) else None
-    if isinstance(raw_code, int) and not isinstance(raw_code, bool):
-        status = raw_code
-    elif isinstance(raw_code, str) and raw_code.isdigit():
-        status = int(raw_code)
-    else:
-        status = EVENT_STATUS.get(info.code or "") or EVENT_STATUS.get(info.type or "") or 500
+    status = (
+        _http_status(raw_code)
+        or EVENT_STATUS.get(info.code or "")
+        or EVENT_STATUS.get(info.type or "")
+        or 500
+    )
     cls = error_class(status, info)
     message = _compose(cls, f"the stream failed after it started: {info.message or 'no message'}", secret)
     return make_error(

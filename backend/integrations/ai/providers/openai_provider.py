@@ -332,6 +332,12 @@ class OpenAIStream:
         if calls:
             self._take_tool_calls(calls)
         reason = choice.get("finish_reason")
+        if reason == "error":
+            # OpenRouter may end a stream with only the choice marked (no top-level `error`): the
+            # reply failed, it must not pass for a short success.
+            raise self._provider._event_error(
+                {"error": choice.get("error") or {}}, self._request_id or self._id
+            )
         if reason:
             self._finish = reason
         content = delta.get("content")
