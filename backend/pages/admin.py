@@ -29,6 +29,7 @@ from backend.integrations.ai.errors import AIError
 from backend.pages.models import Language, Page
 from backend.pages.services import advanced_ai_service, ai_service
 from backend.pages.services.advanced_ai_service import DraftEvent
+from backend.panel.admin_input import SelectionCheckedAdmin
 
 FAILURES = (AIError, FeatureInputError)
 _PROGRESS_MARK = "<!--progress-->"
@@ -50,7 +51,7 @@ def served_by(result: AIResult) -> str:
 
 
 @admin.register(Page)
-class PageAdmin(admin.ModelAdmin):
+class PageAdmin(SelectionCheckedAdmin):
     list_display = ("title", "language", "status", "has_meta_description", "translation_of", "updated_at")
     list_filter = ("status", "language")
     search_fields = ("title", "slug")

@@ -18,6 +18,7 @@ from django.utils.html import format_html
 
 from backend.cms_ai import AIResult, FeatureInputError
 from backend.integrations.ai.errors import AIError
+from backend.panel.admin_input import SelectionCheckedAdmin
 from backend.prompts.models import PromptTemplate
 from backend.prompts.rendering import PromptSyntaxError
 from backend.prompts.services.ai_service import prompt_template_alias, prompt_template_run
@@ -35,7 +36,7 @@ class RunForm(forms.Form):
 
 
 @admin.register(PromptTemplate)
-class PromptTemplateAdmin(admin.ModelAdmin):
+class PromptTemplateAdmin(SelectionCheckedAdmin):
     list_display = ("name", "description", "alias_used", "response_format", "run_link")
     list_filter = ("response_format",)
     search_fields = ("name", "description")

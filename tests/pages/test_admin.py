@@ -163,6 +163,26 @@ def test_a_translation_that_breaks_the_structure_is_an_error_message(
     assert Page.objects.count() == 1
 
 
+@pytest.mark.parametrize("action", ["translate", "rewrite"])
+def test_a_body_holding_an_unknown_marked_section_is_an_error_message_not_a_500(
+    client: Client, routing: Routing, page: Page, action: str
+) -> None:
+    # Python's HTML parser raises AssertionError on `<![word[`; the structure check reads it as text.
+    page.body = "<h2>Why</h2>\n<![foo[ odd ]]>\n<p>Because it helps.</p>"
+    page.save()
+    routing.server.set_reply(PRIMARY, text="Pourquoi ? Parce que.")
+    extra = {"language": "fr"} if action == "translate" else {"tone": "formal"}
+
+    response = _action(client, action, page, apply="Apply", **extra)
+
+    assert response.status_code == 200
+    [message] = message_texts(response)
+    assert "failed" in message and "structure" in message
+    page.refresh_from_db()
+    assert "<![foo[ odd ]]>" in page.body
+    assert Page.objects.count() == 1
+
+
 def test_rewrite_in_a_tone_asks_then_rewrites(client: Client, routing: Routing, page: Page) -> None:
     asked = client.post(reverse(CHANGELIST), {"action": "rewrite", "_selected_action": [page.pk]})
     assert 'name="tone"' in asked.content.decode()

@@ -13,11 +13,15 @@ from typing import Any, ClassVar
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count, QuerySet
+from django.forms import ModelChoiceField
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters
+
+from backend.panel.admin_input import TolerantAutocompleteSelect
 
 from . import services
 from .admin_tools import AliasToolsAdmin, ProviderToolsAdmin
@@ -138,6 +142,13 @@ class ModelRouteInline(admin.TabularInline):
     ordering = ("priority", "id")
     autocomplete_fields = ("provider",)
     extra = 1
+
+    def formfield_for_foreignkey(
+        self, db_field: models.ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "provider":  # a tampered provider id is a form error, not a 500
+            kwargs.setdefault("widget", TolerantAutocompleteSelect(db_field, self.admin_site))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     class Media:
         js = ("ai/model_autocomplete.js",)  # model-id suggestions from the catalog (admin_ops)

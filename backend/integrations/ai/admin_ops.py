@@ -36,6 +36,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from backend.panel.admin_input import SelectionCheckedAdmin
+
 from . import catalog, charts, dashboard, errors
 from .models import CallLog, CatalogModel, ModelAlias, Provider, RoutingSettings
 
@@ -48,7 +50,7 @@ AUTOCOMPLETE_LIMIT: Final = 20
 
 
 @admin.register(CallLog)
-class CallLogAdmin(admin.ModelAdmin):
+class CallLogAdmin(SelectionCheckedAdmin):
     list_display = (
         "created_at",
         "caller",
@@ -231,7 +233,7 @@ def per_million(value: Decimal | None) -> str:
 
 
 @admin.register(CatalogModel)
-class CatalogModelAdmin(admin.ModelAdmin):
+class CatalogModelAdmin(SelectionCheckedAdmin):
     list_display = (
         "model_id",
         "provider_kind",

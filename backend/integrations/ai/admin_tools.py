@@ -43,6 +43,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_POST
 
+from backend.panel.admin_input import SelectionCheckedAdmin
+
 from . import diagnostics, playground, router
 from .admin_ops import per_million
 from .models import ModelAlias, Provider, RoutingSettings
@@ -86,7 +88,7 @@ def _facts(details: dict[str, Any]) -> str:
     return f" ({'; '.join(shown[:6])})" if shown else ""
 
 
-class ProviderToolsAdmin(admin.ModelAdmin):
+class ProviderToolsAdmin(SelectionCheckedAdmin):
     """`ProviderAdmin`'s base: the "Test connection" view behind the change page's button
     (templates/admin/ai/provider/change_form.html) and the `test_connection` action."""
 
@@ -165,7 +167,7 @@ def candidate_rows(explanation: router.Explanation) -> list[dict[str, Any]]:
     return rows
 
 
-class AliasToolsAdmin(admin.ModelAdmin):
+class AliasToolsAdmin(SelectionCheckedAdmin):
     """`ModelAliasAdmin`'s base: the route explain page, linked from the list (`explain_link`
     column, object tools) and from each alias's page (templates/admin/ai/modelalias/)."""
 
