@@ -29,7 +29,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db import DatabaseError, close_old_connections, connection, transaction
+from django.db import (
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from .errors import Attempt
@@ -114,14 +121,29 @@ def insert_sql() -> str:
     return f"INSERT INTO {qn(CallLog._meta.db_table)} ({cols}) VALUES ({marks})"
 
 
+# Column ranges (PositiveIntegerField, PositiveSmallIntegerField, DecimalField(14, 8)): a value a
+# provider reported outside them would make the whole batch fail on PostgreSQL.
+_MAX_INT: Final = 2_147_483_647
+_MAX_SMALL: Final = 32_767
+_MAX_COST: Final = Decimal("999999.99999999")
+
+
 def _clip(text: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL; a prompt or reply carrying one must not cost the row.
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
     return text if len(text) <= limit else text[:limit]
+
+
+def _count(value: int) -> int:
+    return min(max(0, value), _MAX_INT)
 
 
 def _row(rec: CallRecord, conn: Any) -> tuple[Any, ...]:
     ops = conn.ops
     attempts = [a.as_dict() for a in rec.attempts]
-    cost = ops.adapt_decimalfield_value(rec.cost, 14, 8) if rec.cost is not None else None
+    cost = rec.cost if rec.cost is not None and abs(rec.cost) <= _MAX_COST else None
+    status = rec.status_code if rec.status_code is not None and 0 <= rec.status_code <= _MAX_SMALL else None
     return (
         ops.adapt_datetimefield_value(rec.created_at),
         _clip(rec.caller, 100),
@@ -132,17 +154,17 @@ def _row(rec: CallRecord, conn: Any) -> tuple[Any, ...]:
         rec.outcome,
         _clip(rec.error_class, 64),
         _clip(rec.error_message, 2000),
-        rec.status_code,
+        status,
         ops.adapt_json_value(attempts, None) if conn.vendor == "postgresql" else json.dumps(attempts),
-        len(rec.attempts),
+        min(len(rec.attempts), _MAX_SMALL),
         rec.failed_over,
         float(rec.latency_ms),
         rec.first_chunk_ms,
-        max(0, rec.prompt_tokens),
-        max(0, rec.completion_tokens),
-        max(0, rec.cached_tokens),
-        max(0, rec.total_tokens),
-        cost,
+        _count(rec.prompt_tokens),
+        _count(rec.completion_tokens),
+        _count(rec.cached_tokens),
+        _count(rec.total_tokens),
+        ops.adapt_decimalfield_value(cost, 14, 8) if cost is not None else None,
         rec.cost_source,
         rec.streamed,
         _clip(rec.finish_reason, 32),
@@ -174,7 +196,9 @@ def record(rec: CallRecord) -> None:
         _writer.submit(rec)
         return
     try:
-        _insert([rec])
+        # A savepoint: on PostgreSQL a failed INSERT would otherwise abort the caller's transaction.
+        with transaction.atomic():
+            _insert([rec])
     except Exception as exc:
         # No traceback: a driver's message may quote the row's values (prompt text).
         logger.error(  # noqa: TRY400
@@ -183,6 +207,19 @@ def record(rec: CallRecord) -> None:
             rec.caller,
             type(exc).__name__,
         )
+
+
+def _write_batch(records: list[CallRecord]) -> Exception | None:
+    """Insert `records` in one transaction; the error if that failed (nothing is then written)."""
+    try:
+        with transaction.atomic():
+            _insert(records)
+    except DatabaseError as exc:
+        close_old_connections()
+        return exc
+    except Exception as exc:
+        return exc
+    return None
 
 
 class _BackgroundWriter:
@@ -243,14 +280,21 @@ class _BackgroundWriter:
                 self.done.notify_all()
 
     def _write(self, records: list[CallRecord]) -> None:
-        try:
-            with transaction.atomic():
-                _insert(records)
-        except DatabaseError as exc:
-            logger.error("AI ledger: could not write %d rows (%s).", len(records), type(exc).__name__)  # noqa: TRY400
-            close_old_connections()
-        except Exception as exc:
-            logger.error("AI ledger: unexpected %s writing %d rows.", type(exc).__name__, len(records))  # noqa: TRY400
+        error = _write_batch(records)
+        if (
+            error is not None
+            and len(records) > 1
+            and not isinstance(error, OperationalError | InterfaceError)
+        ):
+            # One bad row must not cost the others their place: write them one by one.
+            lost = sum(_write_batch([rec]) is not None for rec in records)
+        else:
+            lost = len(records) if error is not None else 0
+        if lost:
+            # No traceback: a driver's message may quote the row's values (prompt text).
+            logger.error(
+                "AI ledger: could not write %d of %d rows (%s).", lost, len(records), type(error).__name__
+            )
 
     def flush(self, timeout: float = 30.0) -> None:
         if self.thread is None or not self.thread.is_alive():
