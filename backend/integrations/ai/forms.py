@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from .errors import EncryptionKeyError
 from .fields import encryption_keys
 from .models import ModelAlias, Provider, RoutingSettings
-from .validators import AUTH_HEADER_NAMES, validate_env_var_name, validate_extra_headers
+from .validators import AUTH_HEADER_NAMES, validate_base_url, validate_env_var_name, validate_extra_headers
 
 MAX_KEY_LENGTH = 1024
 
@@ -51,6 +51,16 @@ class ProviderForm(forms.ModelForm):
         if name in self.data:
             self.data = self.data.copy()
             self.data[name] = value
+
+    def clean_base_url(self) -> str:
+        value = (self.cleaned_data.get("base_url") or "").strip()
+        try:
+            validate_base_url(value)
+        except ValidationError as exc:
+            if exc.code in ("credentials_in_url", "query_in_url"):
+                self._blank("base_url")  # it may carry a key: never render it back
+            raise
+        return value
 
     def clean_api_key_env(self) -> str:
         value = (self.cleaned_data.get("api_key_env") or "").strip()

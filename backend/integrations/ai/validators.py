@@ -115,6 +115,15 @@ def validate_base_url(value: str) -> None:
             "where it is stored encrypted.",
             code="credentials_in_url",
         )
+    if parts.query or parts.fragment or "?" in value:
+        # The client appends paths to the base URL, so a query string never works there, and it
+        # is where a pasted key (`?api-key=...`, `?key=...`) would be stored and shown in plain text.
+        raise ValidationError(
+            "Remove the query string (the part from ? on) from the base URL: put an Azure "
+            "api-version in the API version field and the key in the API key field, where it is "
+            "stored encrypted.",
+            code="query_in_url",
+        )
     address = _host_address(parts.hostname)
     if address is None:
         _check_hostname(parts.hostname)
