@@ -61,25 +61,26 @@ def _unquote(value: str) -> str:
 def ensure_env_file(path: Path, environ: Mapping[str, str]) -> list[str]:
     """Add the generated settings that are set nowhere; return the names added.
 
-    A name set (non-empty) in `environ` or in the file is left alone. A name present in the file
-    with an empty value is filled in place, since django-environ reads the first occurrence.
+    A name set (non-empty) in `environ`, or on any of its lines in the file, is left alone. A name
+    whose lines in the file are all empty has its last one filled in place: django-environ reads
+    the last occurrence of a name.
     """
     lines = path.read_text().splitlines(keepends=True) if path.exists() else []
-    in_file: dict[str, tuple[int, str]] = {}
+    last_line: dict[str, int] = {}
+    set_in_file: set[str] = set()
     for index, line in enumerate(lines):
-        match = _LINE.match(line)
-        if match and match.group(1) not in in_file:
-            in_file[match.group(1)] = (index, _unquote(match.group(2)))
+        if match := _LINE.match(line):
+            last_line[match.group(1)] = index
+            if _unquote(match.group(2)).strip():
+                set_in_file.add(match.group(1))
     added: list[str] = []
     for name, generate in GENERATED.items():
-        if environ.get(name, "").strip():
+        if environ.get(name, "").strip() or name in set_in_file:
             continue
-        position = in_file.get(name)
-        if position is not None and position[1].strip():
-            continue
+        position = last_line.get(name)
         new_line = f"{name}={generate()}\n"
         if position is not None:
-            lines[position[0]] = new_line
+            lines[position] = new_line
         else:
             if lines and not lines[-1].endswith("\n"):
                 lines[-1] += "\n"

@@ -77,6 +77,29 @@ def test_an_empty_value_is_filled_in_place(tmp_path, monkeypatch, line):
     Fernet(parse_env(path, monkeypatch)["FIELD_ENCRYPTION_KEY"])
 
 
+def test_a_key_set_on_a_later_line_counts_as_set(tmp_path, monkeypatch):
+    # django-environ reads a name's last line; an empty earlier line must not get a new key.
+    path = tmp_path / ".env"
+    original = f"SECRET_KEY=kept\nFIELD_ENCRYPTION_KEY=\nFIELD_ENCRYPTION_KEY={EXISTING_KEY}\n"
+    path.write_text(original)
+
+    assert first_run.ensure_env_file(path, {}) == []
+
+    assert path.read_text() == original
+    assert parse_env(path, monkeypatch)["FIELD_ENCRYPTION_KEY"] == EXISTING_KEY
+
+
+def test_with_every_line_empty_the_line_django_environ_reads_is_filled(tmp_path, monkeypatch):
+    path = tmp_path / ".env"
+    path.write_text("SECRET_KEY=kept\nFIELD_ENCRYPTION_KEY=\nDEBUG=true\nFIELD_ENCRYPTION_KEY=''\n")
+
+    assert first_run.ensure_env_file(path, {}) == ["FIELD_ENCRYPTION_KEY"]
+
+    lines = path.read_text().splitlines()
+    assert lines[1] == "FIELD_ENCRYPTION_KEY="
+    Fernet(parse_env(path, monkeypatch)["FIELD_ENCRYPTION_KEY"])  # what settings.py will see
+
+
 def test_an_empty_environment_value_does_not_count_as_set(tmp_path):
     path = tmp_path / ".env"
     assert first_run.ensure_env_file(path, {"FIELD_ENCRYPTION_KEY": "", "SECRET_KEY": ""}) == [
