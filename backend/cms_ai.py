@@ -178,6 +178,14 @@ def messages_build(*, system: str, user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
+def _complete(
+    *, feature: str, caller: str, messages: list[dict[str, str]], alias: str | None, **params: Any
+) -> AIResult:
+    resolved = feature_alias(feature, alias)
+    completion = ai.complete(messages=messages, model=resolved, caller=caller, **params)
+    return AIResult.from_completion(completion, alias=resolved)
+
+
 def complete_text(
     *,
     feature: str,
@@ -187,17 +195,21 @@ def complete_text(
     **params: Any,
 ) -> AIResult:
     """One facade call for `feature`; raises `EmptyReply` on a blank reply, else the facade's errors."""
-    resolved = feature_alias(feature, alias)
-    completion = ai.complete(messages=messages, model=resolved, caller=caller, **params)
-    result = AIResult.from_completion(completion, alias=resolved)
+    result = _complete(feature=feature, caller=caller, messages=messages, alias=alias, **params)
     if not result.text.strip():
         raise EmptyReply(
             f"{result.provider or 'The provider'} returned an empty reply for {caller}: try again, or "
-            f"route the alias '{resolved}' to another model under Admin › AI › Model aliases.",
+            f"route the alias '{result.alias}' to another model under Admin › AI › Model aliases.",
             provider=result.provider,
             model=result.model,
         )
     return result
+
+
+def _json_decoded(text: str) -> Any:
+    if not text.strip():
+        raise ValueError("the reply was empty")
+    return json.loads(strip_code_fence(text.strip()))
 
 
 def complete_json(
@@ -212,23 +224,25 @@ def complete_json(
     """A call whose reply must be JSON that `validate` accepts; one retry, then `MalformedReply`.
 
     `validate` takes the decoded JSON and returns the value to hand back, or raises `ValueError` or
-    `TypeError` saying what is wrong; that reason is sent back to the model on the retry. The result's usage
-    and cost cover both calls when there were two.
+    `TypeError` saying what is wrong; that reason is sent back to the model on the retry. A blank
+    reply is retried the same way (without echoing the blank turn, which Anthropic refuses). The
+    result's usage and cost cover both calls when there were two.
     """
     params.setdefault("response_format", {"type": "json_object"})
     results: list[AIResult] = []
     conversation = list(messages)
     problem = ""
     for _ in range(2):
-        result = complete_text(feature=feature, caller=caller, messages=conversation, alias=alias, **params)
+        result = _complete(feature=feature, caller=caller, messages=conversation, alias=alias, **params)
         results.append(result)
         try:
-            value = validate(json.loads(strip_code_fence(result.text.strip())))
+            value = validate(_json_decoded(result.text))
         except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError too
             problem = str(exc)
+            echo = [{"role": "assistant", "content": result.text}] if result.text.strip() else []
             conversation = [
                 *messages,
-                {"role": "assistant", "content": result.text},
+                *echo,
                 {
                     "role": "user",
                     "content": f"That reply was not valid: {problem}. Answer again with only the JSON "

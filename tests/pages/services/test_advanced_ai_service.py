@@ -297,3 +297,28 @@ def test_a_long_draft_section_that_comes_back_empty_fails_the_draft(routing: Rou
 
     page.refresh_from_db()
     assert page.body == HTML_BODY
+
+
+def test_a_blank_json_reply_is_retried_once_without_echoing_the_blank_turn(
+    routing: Routing, page: Page
+) -> None:
+    # JSON mode can answer nothing but whitespace; that is an invalid reply like any other.
+    routing.server.script(PRIMARY, Fault(body=_openai_reply(" \n\n ")))
+    routing.server.set_reply(PRIMARY, text='{"titles": ["A", "B"]}')
+
+    variants = svc.page_titles_generate(page=page)
+
+    assert variants.titles == ("A", "B")
+    assert variants.result.calls == 2
+    retry = routing.server.requests(PRIMARY)[-1].json["messages"]
+    assert [m["role"] for m in retry] == ["system", "user", "user"]  # no empty assistant turn
+    assert "the reply was empty" in retry[-1]["content"]
+
+
+def test_two_blank_json_replies_are_a_malformed_reply(routing: Routing, page: Page) -> None:
+    routing.server.set_reply(PRIMARY, text="   ")
+
+    with pytest.raises(MalformedReply, match="the reply was empty"):
+        svc.page_titles_generate(page=page)
+
+    assert routing.server.count(PRIMARY) == 2
