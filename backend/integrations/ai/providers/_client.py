@@ -309,6 +309,13 @@ class HTTPProvider(AIProvider):
             reset_delay=type(self).reset_delay,
         )
 
+    def _models_from(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The `data` array of a models list (every wire format here answers with one)."""
+        models = data.get("data")
+        if not isinstance(models, list):
+            raise self._invalid("answered the models list without a `data` array")
+        return [m for m in models if isinstance(m, dict)]
+
     def _invalid(self, message: str, *, headers: Mapping[str, str] | None = None) -> InvalidResponse:
         error = InvalidResponse(
             redact(message, self.spec.api_key),

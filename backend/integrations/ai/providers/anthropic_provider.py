@@ -257,12 +257,6 @@ class AnthropicProvider(HTTPProvider):
     def _stream_state(self, request: ChatRequest, headers: Mapping[str, str]) -> AnthropicStream:
         return AnthropicStream(self, request, headers)
 
-    def _models_from(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
-        models = data.get("data")
-        if not isinstance(models, list):
-            raise self._invalid("answered the models list without a `data` array")
-        return [m for m in models if isinstance(m, dict)]
-
     def list_models(self) -> list[dict[str, Any]]:
         """Every model, following `has_more`/`last_id` pages (at most 50 pages of 1000)."""
         models: list[dict[str, Any]] = []

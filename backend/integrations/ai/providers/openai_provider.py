@@ -244,12 +244,6 @@ class OpenAIProvider(HTTPProvider):
 
     # -- models and check --------------------------------------------------------------------------
 
-    def _models_from(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
-        models = data.get("data")
-        if not isinstance(models, list):
-            raise self._invalid("answered the models list without a `data` array")
-        return [m for m in models if isinstance(m, dict)]
-
     def list_models(self) -> list[dict[str, Any]]:
         return self._models_from(self._get_json(self._url(self.models_path)))
 
