@@ -280,3 +280,12 @@ def test_a_stream_that_fails_before_any_text_still_fails_over(fake_server, flavo
     chunks = list(ai.stream(prompt="hi"))
     assert chunks[-1].provider == "b"
     assert "".join(c.text for c in chunks) == "Hello from b."
+
+
+def test_a_half_open_trial_is_claimed_only_by_a_call_that_reaches_it(fake_server, settings):
+    settings.AI_CIRCUIT_FAILURES = 1
+    two_providers(fake_server)
+    health.record_failure("b", now=time.time() - 3600)  # opened long ago: half-open now
+    assert health.read("b").state() == "half_open"
+    assert ai.complete(prompt="hi").provider == "a"  # never reached b
+    assert health.allow("b", health.read("b")) is True  # its one trial is still there to take

@@ -131,21 +131,25 @@ def _in_event_loop() -> bool:
     return True
 
 
-def _order(call: _Call) -> list[Candidate]:
-    """Candidates to try: all (or the first, without failover); open circuits are skipped, but if
-    every candidate is open the one that recovers soonest is tried rather than none."""
+def _order(call: _Call) -> Iterator[Candidate]:
+    """Candidates to try, decided one at a time: all (or the first, without failover); an open
+    circuit is skipped, but if every candidate is open the one that recovers soonest is tried
+    rather than none. Lazy, so a half-open provider's single trial is only claimed when the call
+    actually reaches it."""
     cands = list(call.plan.candidates)
     if not call.cfg.failover_enabled:
         cands = cands[:1]
-    allowed = [c for c in cands if health.allow(c.name, c.circuit)]
+    tried = False
     for cand in cands:
-        if cand not in allowed:
+        if health.allow(cand.name, cand.circuit):
+            tried = True
+            yield cand
+        else:
             call.attempts.append(
                 Attempt(provider=cand.name, model=cand.model, error="CircuitOpen", skipped=True)
             )
-    if not allowed and cands:
-        allowed = [min(cands, key=lambda c: c.circuit.open_until)]
-    return allowed
+    if not tried and cands:
+        yield min(cands, key=lambda c: c.circuit.open_until)
 
 
 def _failed(call: _Call, cand: Candidate, exc: ProviderError, started: float, retry: int) -> float | None:
