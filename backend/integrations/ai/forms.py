@@ -18,7 +18,14 @@ from django.core.exceptions import ValidationError
 from .errors import EncryptionKeyError
 from .fields import encryption_keys
 from .models import ModelAlias, Provider, RoutingSettings
-from .validators import AUTH_HEADER_NAMES, validate_base_url, validate_env_var_name, validate_extra_headers
+from .validators import (
+    AUTH_HEADER_NAMES,
+    SECRET_HEADER_WORDS,
+    is_secret_header,
+    validate_base_url,
+    validate_env_var_name,
+    validate_extra_headers,
+)
 
 MAX_KEY_LENGTH = 1024
 
@@ -79,7 +86,7 @@ class ProviderForm(forms.ModelForm):
             validate_extra_headers(value)
         except ValidationError as exc:
             if exc.code == "auth_header" and isinstance(value, dict):
-                scrubbed = {k: ("" if k.lower() in AUTH_HEADER_NAMES else v) for k, v in value.items()}
+                scrubbed = {k: ("" if is_secret_header(k, v) else v) for k, v in value.items()}
                 self._blank("extra_headers", json.dumps(scrubbed))
             raise
         return value
@@ -87,7 +94,8 @@ class ProviderForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         raw_headers = str(self.data.get("extra_headers", "")).lower()
-        if "extra_headers" in self.errors and any(name in raw_headers for name in AUTH_HEADER_NAMES):
+        secret_words = (*AUTH_HEADER_NAMES, *SECRET_HEADER_WORDS, "bearer", "sk-")
+        if "extra_headers" in self.errors and any(word in raw_headers for word in secret_words):
             self._blank("extra_headers")  # unparsable JSON that names a credential header
         new_key = cleaned.get("new_api_key", "")
         if new_key and cleaned.get("remove_key"):

@@ -36,7 +36,32 @@ _METADATA_HOSTNAMES: Final = frozenset({"metadata", "metadata.google.internal", 
 AUTH_HEADER_NAMES: Final = frozenset(
     {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key", "cookie"}
 )
+# Words in a header name that say it carries a secret (Ocp-Apim-Subscription-Key, X-Auth-Token...).
+SECRET_HEADER_WORDS: Final = (
+    "key",
+    "token",
+    "secret",
+    "auth",
+    "password",
+    "signature",
+    "credential",
+    "cookie",
+)
+# Values that are credentials whatever the header is called.
+_SECRET_VALUE = re.compile(
+    r"^\s*(bearer|basic)\s+\S|(^|[^A-Za-z0-9])(sk|rk)-[A-Za-z0-9_-]{16,}", re.IGNORECASE
+)
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def is_secret_header(name: str, value: object = "") -> bool:
+    """Does this extra header carry a credential (by its name, or by a value shaped like a key)?"""
+    lowered = name.lower()
+    if lowered in AUTH_HEADER_NAMES or any(word in lowered for word in SECRET_HEADER_WORDS):
+        return True
+    return isinstance(value, str) and bool(_SECRET_VALUE.search(value))
+
+
 _NUMERIC_HOST = re.compile(r"[0-9a-fA-Fx.]+")
 
 _PRIVATE_FIX: Final = (
@@ -146,10 +171,10 @@ def validate_extra_headers(value: Any) -> None:
                 f"{name!r} is not a valid HTTP header name: use letters, digits and dashes.",
                 code="bad_header_name",
             )
-        if name.lower() in AUTH_HEADER_NAMES:
+        if is_secret_header(name, header_value):
             raise ValidationError(
-                f"Do not put {name} in extra headers (they are stored and shown in plain text): "
-                "enter the key in the API key field, where it is stored encrypted.",
+                f"Do not put credentials in extra headers ({name} looks like one; they are stored and "
+                "shown in plain text): enter the key in the API key field, where it is stored encrypted.",
                 code="auth_header",
             )
         if not isinstance(header_value, str) or "\n" in header_value or "\r" in header_value:
