@@ -263,7 +263,7 @@ def _run_sync(call: _Call) -> Completion:
 
 
 def _try_sync(call: _Call, cand: Candidate) -> Completion | None:
-    provider = factory.get(cand.provider.spec)
+    provider = factory.get(cand.provider.spec, version=call.cfg.version)
     req = replace(call.request, model=cand.model)
     for retry in range(cand.provider.max_retries + 1):
         started = time.perf_counter()
@@ -301,7 +301,7 @@ async def _run_async(call: _Call) -> Completion:
 
 
 async def _try_async(call: _Call, cand: Candidate) -> Completion | None:
-    provider = factory.get(cand.provider.spec)
+    provider = factory.get(cand.provider.spec, version=call.cfg.version)
     req = replace(call.request, model=cand.model)
     for retry in range(cand.provider.max_retries + 1):
         started = time.perf_counter()
@@ -423,7 +423,7 @@ def stream(model: str | None, request: ChatRequest, *, caller: str = "") -> Iter
 
 def _open_sync(call: _Call) -> tuple[_Streaming, StreamChunk, Iterator[StreamChunk]]:
     for cand in _order(call):
-        provider = factory.get(cand.provider.spec)
+        provider = factory.get(cand.provider.spec, version=call.cfg.version)
         req = replace(call.request, model=cand.model)
         for retry in range(cand.provider.max_retries + 1):
             started = time.perf_counter()
@@ -473,7 +473,7 @@ async def astream(model: str | None, request: ChatRequest, *, caller: str = "") 
 
 async def _open_async(call: _Call) -> tuple[_Streaming, StreamChunk, Any]:
     for cand in _order(call):
-        provider = factory.get(cand.provider.spec)
+        provider = factory.get(cand.provider.spec, version=call.cfg.version)
         req = replace(call.request, model=cand.model)
         for retry in range(cand.provider.max_retries + 1):
             started = time.perf_counter()

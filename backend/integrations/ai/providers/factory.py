@@ -58,23 +58,35 @@ class ProviderFactory:
         self.kind_paths = KIND_PATHS if kind_paths is None else kind_paths
         self._by_spec: dict[ProviderSpec, AIProvider] = {}
         self._by_name: dict[str, ProviderSpec] = {}
+        # Per provider name: the config version its current spec came from, and the instance it
+        # replaced, so a call still routing with an older snapshot is served by that retired
+        # instance instead of swapping the old spec back in.
+        self._version: dict[str, int] = {}
+        self._retired: dict[str, tuple[ProviderSpec, AIProvider]] = {}
         self._lock = threading.Lock()
 
     def default_base_url(self, kind: str, *, name: str = "") -> str:
         return default_base_url(kind, name=name)
 
-    def get(self, spec: ProviderSpec) -> AIProvider:
-        """The provider for `spec`, built on first use. Raises `ConfigurationError` for a bad spec."""
+    def get(self, spec: ProviderSpec, *, version: int | None = None) -> AIProvider:
+        """The provider for `spec`, built on first use. Raises `ConfigurationError` for a bad spec.
+
+        `version` is the config version the caller routed with: a spec older than the provider's
+        current one is served by the instance it replaced (retired, it closes after its calls).
+        """
         provider = self._by_spec.get(spec)
         if provider is not None:
             return provider
         with self._lock:
             provider = self._by_spec.get(spec)
+            stale = None
+            if provider is None:
+                provider = self._older(spec, version)
             if provider is None:
                 provider = self._build(spec)
                 stale = self._replace(spec, provider)
-            else:
-                stale = None
+                if version is not None:
+                    self._version[spec.name] = version
         if stale is not None:
             # Calls that picked up the old instance a moment ago finish on it; then it closes.
             stale.retire()
@@ -91,13 +103,24 @@ class ProviderFactory:
         cls = import_string(path)
         return cls(built)
 
+    def _older(self, spec: ProviderSpec, version: int | None) -> AIProvider | None:
+        """The retired instance for a caller routing with an older config version, if it has it."""
+        current = self._version.get(spec.name)
+        if version is None or current is None or version >= current:
+            return None
+        retired = self._retired.get(spec.name)
+        return retired[1] if retired is not None and retired[0] == spec else None
+
     def _replace(self, spec: ProviderSpec, provider: AIProvider) -> AIProvider | None:
         old_spec = self._by_name.get(spec.name)
         self._by_name[spec.name] = spec
         self._by_spec[spec] = provider
         if old_spec is None or old_spec == spec:
             return None
-        return self._by_spec.pop(old_spec, None)
+        stale = self._by_spec.pop(old_spec, None)
+        if stale is not None:
+            self._retired[spec.name] = (old_spec, stale)
+        return stale
 
     def providers(self) -> list[AIProvider]:
         """The instances built so far (for diagnostics and tests)."""
@@ -108,6 +131,8 @@ class ProviderFactory:
             providers = list(self._by_spec.values())
             self._by_spec.clear()
             self._by_name.clear()
+            self._version.clear()
+            self._retired.clear()
         return providers
 
     def close_all(self) -> None:

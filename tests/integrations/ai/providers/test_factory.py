@@ -210,3 +210,21 @@ def test_concurrent_gets_build_one_instance():
     assert len(CountingProvider.built) == 1
     assert len(results) == 16
     assert all(r is CountingProvider.built[0] for r in results)
+
+
+def test_a_caller_on_an_older_config_version_is_served_by_the_retired_instance():
+    made = ProviderFactory(kind_paths={"openai": FAKE_PATH})
+    old_spec = spec("openai", timeout_s=30.0)
+    new_spec = replace(old_spec, timeout_s=60.0)
+    old = made.get(old_spec, version=1)
+    new = made.get(new_spec, version=2)  # the admin edited the row: version 2 replaces it
+    assert new is not old
+    # A retry of a call that routed with version 1 neither rebuilds nor swaps the old spec back.
+    assert made.get(old_spec, version=1) is old
+    assert made.get(new_spec, version=2) is new
+    assert made.providers() == [new]
+    # A newer config that goes back to the old settings makes them current again.
+    again = made.get(old_spec, version=3)
+    assert again is not new
+    assert made.get(old_spec) is again
+    made.close_all()
