@@ -29,6 +29,7 @@ from django.conf import settings
 from backend.integrations import ai
 from backend.integrations.ai.errors import AIError, ConfigurationError
 from backend.integrations.ai.types import Completion, Usage
+from backend.panel.ai_features import DEFAULT_FEATURE_ALIASES
 
 __all__ = [
     "FEATURE_ALIASES",
@@ -46,16 +47,7 @@ __all__ = [
 T = TypeVar("T")
 
 # The built-in defaults; settings.PANEL_AI_FEATURE_ALIASES (and its env overrides) take precedence.
-FEATURE_ALIASES: Final[Mapping[str, str]] = {
-    "meta_description": "fast",
-    "summary": "fast",
-    "draft": "smart",
-    "long_draft": "smart",
-    "translate": "smart",
-    "rewrite": "fast",
-    "titles": "fast",
-    "prompt": "default",
-}
+FEATURE_ALIASES: Final[Mapping[str, str]] = DEFAULT_FEATURE_ALIASES
 
 _FENCE_RE: Final = re.compile(r"^\s*```[\w-]*\s*\n(?P<inner>.*?)\n\s*```\s*$", re.DOTALL)
 

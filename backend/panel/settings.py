@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from backend.panel.ai_features import DEFAULT_FEATURE_ALIASES
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -149,16 +151,7 @@ AI_HTTP_POOL_SIZE = env.int("AI_HTTP_POOL_SIZE", default=100)
 # PANEL_AI_ALIAS_META_DESCRIPTION=cheap.
 PANEL_AI_FEATURE_ALIASES = {
     feature: env.str(f"PANEL_AI_ALIAS_{feature.upper()}", default=alias)
-    for feature, alias in {
-        "meta_description": "fast",
-        "summary": "fast",
-        "draft": "smart",
-        "long_draft": "smart",
-        "translate": "smart",
-        "rewrite": "fast",
-        "titles": "fast",
-        "prompt": "default",
-    }.items()
+    for feature, alias in DEFAULT_FEATURE_ALIASES.items()
 }
 
 LOGGING = {
