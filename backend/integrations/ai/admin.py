@@ -65,6 +65,7 @@ class ProviderAdmin(ProviderToolsAdmin):
                     "fields": (
                         "base_url",
                         "api_version",
+                        "api_key_header",
                         "timeout_seconds",
                         "max_retries",
                         "max_connections",

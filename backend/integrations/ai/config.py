@@ -130,6 +130,7 @@ def _spec(
     headers: Mapping[str, str] | None = None,
     pool_size: int | None = None,
     api_version: str = "",
+    api_key_header: str = "",
 ) -> ProviderSpec:
     options: list[tuple[str, str]] = []
     if kind == "openrouter":
@@ -139,6 +140,8 @@ def _spec(
         ]
     if api_version:
         options.append(("api_version", api_version))
+    if api_key_header:
+        options.append(("api_key_header", api_key_header))
     return ProviderSpec(
         kind=kind,
         name=name,
@@ -179,6 +182,7 @@ def _provider_from_row(row: Any) -> ProviderConfig:
             headers=headers,
             pool_size=row.max_connections,
             api_version=row.api_version,
+            api_key_header=row.api_key_header,
         ),
         priority=row.priority,
         weight=max(1, row.weight),

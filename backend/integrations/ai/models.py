@@ -16,7 +16,12 @@ from django.db import models
 from django.utils import timezone
 
 from .fields import EncryptedTextField, UndecryptableSecret, fingerprint
-from .validators import validate_base_url, validate_env_var_name, validate_extra_headers
+from .validators import (
+    validate_base_url,
+    validate_env_var_name,
+    validate_extra_headers,
+    validate_key_header_name,
+)
 
 
 def _bump() -> None:
@@ -111,6 +116,14 @@ class Provider(models.Model):
     api_version = models.CharField(
         max_length=32, blank=True, help_text="Azure OpenAI only: the api-version query parameter."
     )
+    api_key_header = models.CharField(
+        "API key header",
+        max_length=64,
+        blank=True,
+        validators=[validate_key_header_name],
+        help_text="OpenAI-compatible gateways only: send the key, as it is, in this header instead "
+        "of Authorization: Bearer (e.g. Ocp-Apim-Subscription-Key for Azure API Management).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -132,6 +145,14 @@ class Provider(models.Model):
         self.api_key_env = (self.api_key_env or "").strip()
         if isinstance(self.api_key, str):
             self.api_key = self.api_key.strip()
+        self.api_key_header = (self.api_key_header or "").strip()
+        if self.api_key_header and self.kind != ProviderKind.OPENAI_COMPATIBLE:
+            raise ValidationError(
+                {
+                    "api_key_header": "Only OpenAI-compatible providers take a custom key header: "
+                    f"{self.get_kind_display()} has its own. Leave it blank."
+                }
+            )
         if self.kind == ProviderKind.OPENAI_COMPATIBLE and not self.base_url:
             raise ValidationError(
                 {

@@ -156,6 +156,26 @@ def validate_base_url(value: str) -> None:
         _check_address(address, parts.hostname)
 
 
+# Headers the HTTP layer itself owns: a key sent in one of them would break the request.
+_RESERVED_HEADERS: Final = frozenset(
+    {"host", "content-type", "content-length", "transfer-encoding", "connection", "accept", "user-agent"}
+)
+
+
+def validate_key_header_name(value: str) -> None:
+    """The header a gateway reads its key from (Ocp-Apim-Subscription-Key): a plain header name."""
+    if not value:
+        return
+    if not _HEADER_NAME.fullmatch(value) or len(value) > 64:
+        raise ValidationError(
+            f"{value!r} is not an HTTP header name: use letters, digits and dashes, "
+            "e.g. Ocp-Apim-Subscription-Key.",
+            code="bad_header_name",
+        )
+    if value.lower() in _RESERVED_HEADERS:
+        raise ValidationError(f"{value} is set by the HTTP client itself; name the gateway's key header.")
+
+
 def validate_extra_headers(value: Any) -> None:
     """Extra headers must be a JSON object of header name -> string, with no credentials in it."""
     if value in (None, ""):

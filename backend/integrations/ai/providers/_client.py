@@ -261,7 +261,8 @@ class HTTPProvider(AIProvider):
 
     def _header_error(self) -> ProviderError:
         name = self.bad_header or ""
-        if name.lower() in KEY_HEADERS:
+        custom = self.spec.option("api_key_header").strip().lower()
+        if name.lower() in KEY_HEADERS or (custom and name.lower() == custom):
             return AuthenticationError(
                 "the API key contains characters an HTTP header cannot carry (non-ASCII or control "
                 "characters, often an invisible one pasted with it): re-enter the key under "

@@ -150,9 +150,13 @@ class OpenAIProvider(HTTPProvider):
     def _build_headers(self) -> dict[str, str | bytes]:
         headers: dict[str, str | bytes] = {}
         key = self.spec.api_key.strip()
+        custom = self.spec.option("api_key_header").strip().lower()
         if key:
             # Azure takes its key in `api-key`; a Bearer header there is read as an Entra ID token.
-            if self.azure:
+            # A gateway may name its own header (Azure API Management: Ocp-Apim-Subscription-Key).
+            if custom:
+                headers[custom] = key
+            elif self.azure:
                 headers["api-key"] = key
             else:
                 headers["authorization"] = f"Bearer {key}"
