@@ -66,18 +66,24 @@ def start_server(*args: str) -> tuple[subprocess.Popen[str], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def setup_django(db_path: Path) -> None:
+def setup_django(db_path: Path, cache_url: str | None = None) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "backend.panel.settings"
     os.environ["DATABASE_URL"] = f"sqlite:///{db_path}"
     os.environ.setdefault("FIELD_ENCRYPTION_KEY", "YmVuY2gta2V5LWZvci1wYW5lbC1vbmx5LTAwMDAwMDA=")
     os.environ["AI_ALLOW_PRIVATE_BASE_URLS"] = "true"
-    os.environ.pop("CACHE_URL", None)
+    if cache_url:  # e.g. redis://127.0.0.1:6379/12: the production setup's shared cache
+        os.environ["CACHE_URL"] = cache_url
+    else:
+        os.environ.pop("CACHE_URL", None)
     import django
 
     django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    from django.core.cache import cache
+
+    cache.clear()  # a shared cache may hold circuits from an earlier run
 
 
 def configure(fast_url: str, slow_url: str, failing_url: str) -> None:
@@ -380,6 +386,9 @@ def main() -> None:
     parser.add_argument("--concurrent", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument(
+        "--cache-url", default=None, help="run with this shared cache (default: local memory)"
+    )
     args = parser.parse_args()
 
     pin(0)
@@ -393,7 +402,7 @@ def main() -> None:
 
             failing_server = FakeProviderServer().start()
             failing_server.script("bench", Fault(status=503, always=True))
-            setup_django(Path(tmp) / "bench.sqlite3")
+            setup_django(Path(tmp) / "bench.sqlite3", args.cache_url)
             configure(fast_url, slow_url, failing_server.base_url("openai", tenant="bench"))
             results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
             print("sequential complete() …", flush=True)

@@ -137,6 +137,7 @@ OPENROUTER_BASE_URL = env.str("OPENROUTER_BASE_URL", default="")
 # Tuning (docs/architecture.md): how often a process polls the config stamp, retry and
 # circuit-breaker policy, and the default HTTP pool size for providers built from the environment.
 AI_CONFIG_CHECK_INTERVAL = env.float("AI_CONFIG_CHECK_INTERVAL", default=1.0)
+AI_SHARED_STATE_SECONDS = env.float("AI_SHARED_STATE_SECONDS", default=0.1)
 AI_MAX_RETRY_WAIT_SECONDS = env.float("AI_MAX_RETRY_WAIT_SECONDS", default=10.0)
 AI_RETRY_BASE_SECONDS = env.float("AI_RETRY_BASE_SECONDS", default=0.5)
 AI_RETRY_MAX_BACKOFF_SECONDS = env.float("AI_RETRY_MAX_BACKOFF_SECONDS", default=8.0)

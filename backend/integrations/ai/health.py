@@ -70,15 +70,20 @@ def _state_ttl() -> int:
 # Providers this process has written a non-closed circuit for. With a process-local cache nobody
 # else can write one, so a call whose candidates are all absent here skips the cache read.
 _touched: set[str] = set()
+# With a shared cache (Redis), what other workers wrote is read again at most every
+# AI_SHARED_STATE_SECONDS per provider; this process's own writes land here at once.
+_memo: dict[str, tuple[float, Circuit | None]] = {}
 
 
-def read_many(providers: Iterable[str]) -> dict[str, Circuit]:
-    """Every named provider's circuit, in one cache round trip; missing means closed."""
-    from .config import cache_is_shared
+def _memo_seconds() -> float:
+    return float(getattr(settings, "AI_SHARED_STATE_SECONDS", 0.1))
 
-    names = list(providers)
-    if not cache_is_shared() and _touched.isdisjoint(names):
-        return {}
+
+def _remember(provider: str, circuit: Circuit | None) -> None:
+    _memo[provider] = (time.monotonic() + _memo_seconds(), circuit)
+
+
+def _fetch(names: list[str]) -> dict[str, Circuit]:
     keys = {_PREFIX + name: name for name in names}
     try:
         found = cache.get_many(list(keys))
@@ -86,6 +91,30 @@ def read_many(providers: Iterable[str]) -> dict[str, Circuit]:
         logger.warning("Circuit state cannot be read from the cache; treating circuits as closed.")
         return {}
     return {keys[key]: Circuit(*value) for key, value in found.items()}
+
+
+def read_many(providers: Iterable[str]) -> dict[str, Circuit]:
+    """Every named provider's circuit, in at most one cache round trip; missing means closed."""
+    from .config import cache_is_shared
+
+    names = list(providers)
+    if not cache_is_shared():
+        return _fetch(names) if not _touched.isdisjoint(names) else {}
+    now = time.monotonic()
+    result: dict[str, Circuit] = {}
+    stale = []
+    for name in names:
+        hit = _memo.get(name)
+        if hit is None or hit[0] <= now:
+            stale.append(name)
+        elif hit[1] is not None:
+            result[name] = hit[1]
+    if stale:
+        fetched = _fetch(stale)
+        for name in stale:
+            _remember(name, fetched.get(name))
+        result.update(fetched)
+    return result
 
 
 def read(provider: str) -> Circuit:
@@ -111,6 +140,7 @@ def record_success(provider: str, circuit: Circuit) -> None:
     if circuit.healthy:
         return
     _touched.discard(provider)
+    _remember(provider, None)
     try:
         cache.delete_many([_PREFIX + provider, _TRIAL_PREFIX + provider])
     except Exception:
@@ -133,6 +163,7 @@ def record_failure(provider: str, now: float | None = None) -> Circuit:
             open_until = max(open_until, now + _cooldown())
         circuit = Circuit(failures, open_until)
         cache.set(key, (circuit.failures, circuit.open_until), timeout=_state_ttl())
+        _remember(provider, circuit)
         if previous.state(now) != "open" and circuit.state(now) == "open":
             cache.delete(_TRIAL_PREFIX + provider)
             logger.warning(
@@ -152,8 +183,10 @@ def reset(provider: str | None = None) -> None:
     providers it has written state for (after the cache itself was cleared)."""
     if provider is None:
         _touched.clear()
+        _memo.clear()
         return
     _touched.discard(provider)
+    _memo.pop(provider, None)
     cache.delete_many([_PREFIX + provider, _TRIAL_PREFIX + provider])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from backend.integrations.ai import health
@@ -59,3 +61,32 @@ def test_a_clean_success_writes_nothing(monkeypatch):
     monkeypatch.setattr(health.cache, "delete_many", lambda keys: calls.append(keys))
     health.record_success("p", health.CLOSED)
     assert calls == []
+
+
+@pytest.fixture
+def shared_cache(settings):
+    """Treat the test cache as shared between workers (as Redis is)."""
+    from backend.integrations.ai import config
+
+    config._state.shared_cache = True
+    settings.AI_SHARED_STATE_SECONDS = 0.05
+    yield
+    config._state.shared_cache = None
+
+
+def test_with_a_shared_cache_another_workers_circuit_is_seen_within_the_memo_time(shared_cache):
+    assert health.read_many(["p"]) == {}
+    other_worker = health.Circuit(5, time.time() + 100)
+    health.cache.set("ai:circuit:p", (other_worker.failures, other_worker.open_until))
+    assert health.read_many(["p"]) == {}  # remembered for AI_SHARED_STATE_SECONDS
+    time.sleep(0.06)
+    assert health.read_many(["p"]) == {"p": other_worker}
+
+
+def test_with_a_shared_cache_this_workers_own_failures_are_seen_at_once(shared_cache):
+    assert health.read_many(["q"]) == {}
+    for _ in range(3):
+        circuit = health.record_failure("q")
+    assert health.read_many(["q"]) == {"q": circuit}
+    health.record_success("q", circuit)
+    assert health.read_many(["q"]) == {}
