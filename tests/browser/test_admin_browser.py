@@ -46,7 +46,8 @@ def test_a_wrong_password_does_not_log_in(page, superuser):
     page.fill("#id_username", superuser.username)
     page.fill("#id_password", "not-the-password")
     page.click("input[type=submit]")
-    assert page.locator(".errornote").is_visible()
+    # The click returns once the reply starts loading; wait for the page that says why.
+    assert page.wait_for_selector(".errornote").is_visible()
     assert "/admin/login/" in page.url
 
 
@@ -90,7 +91,7 @@ def test_reordering_priorities_from_the_list_changes_where_calls_go(logged_in, f
     row = page.locator("#result_list tbody tr", has=page.get_by_role("link", name="charlie", exact=True))
     row.locator("input[name$='-priority']").fill("5")
     page.click("input[name=_save]")
-    page.wait_for_load_state()
+    page.wait_for_selector("ul.messagelist")  # the changelist again, with its "changed" message
 
     assert listed_names(page) == ["charlie", "alpha", "bravo"]
     assert any("success" in level for level, _ in messages_on(page))
