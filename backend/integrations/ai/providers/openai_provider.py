@@ -248,8 +248,16 @@ class OpenAIProvider(HTTPProvider):
 
     # -- models and check --------------------------------------------------------------------------
 
+    def _models_url(self) -> httpx.URL:
+        # A classic Azure base URL names one deployment, which has no models list of its own:
+        # the resource lists them at /openai/models (same api-version).
+        resource, marker, _ = self.base_url.partition("/openai/deployments/")
+        if self.azure and marker:
+            return httpx.URL(f"{resource}/openai/models", params=self.query or None)
+        return self._url(self.models_path)
+
     def list_models(self) -> list[dict[str, Any]]:
-        return self._models_from(self._get_json(self._url(self.models_path)))
+        return self._models_from(self._get_json(self._models_url()))
 
     def check(self) -> dict[str, Any]:
         return {"ok": True, "models": len(self.list_models())}

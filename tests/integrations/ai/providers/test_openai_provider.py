@@ -145,6 +145,20 @@ def test_azure_classic_deployment_without_version_gets_a_default(make, respx_moc
     assert route.calls.last.request.headers["api-key"] == "sk-test-abc123"
 
 
+def test_azure_classic_deployment_checks_its_key_on_the_resource_models_list(make, respx_mock):
+    resource = "https://panel-res.openai.azure.com"
+    route = respx_mock.get(f"{resource}/openai/models", params={"api-version": "2024-06-01"}).respond(
+        json={"data": [{"id": "gpt-4o"}, {"id": "gpt-4o-mini"}], "object": "list"}
+    )
+    provider = make(
+        "openai_compatible",
+        base_url=f"{resource}/openai/deployments/gpt4o",
+        options=(("api_version", "2024-06-01"),),
+    )
+    assert provider.check() == {"ok": True, "models": 2}
+    assert route.calls.last.request.headers["api-key"] == "sk-test-abc123"
+
+
 def test_api_version_option_on_any_host_switches_to_azure_auth(make, respx_mock):
     route = respx_mock.post(f"{COMPAT_URL}/chat/completions").respond(json=REPLY)
     make("openai_compatible", options=(("api_version", "2025-01-01-preview"),)).complete(chat())
