@@ -20,7 +20,6 @@ logged once until the database answers again.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -40,7 +39,6 @@ from .providers.factory import DEFAULT_BASE_URLS
 logger = logging.getLogger(__name__)
 
 VERSION_CACHE_KEY: Final = "ai:config:version"
-KINDS: Final = ("openai", "anthropic", "openrouter", "openai_compatible")
 MODES: Final = ("auto", "openrouter", "openai", "anthropic")
 ENV_KEY_NAMES: Final = MappingProxyType(
     {"openrouter": "OPENROUTER_API_KEY", "openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -156,7 +154,7 @@ def _spec(
     )
 
 
-def _provider_from_row(row: Any) -> ProviderConfig:
+def provider_from_row(row: Any) -> ProviderConfig:
     from .errors import EncryptionKeyError
 
     problem = ""
@@ -250,7 +248,7 @@ def build_from_database(version: int) -> RegistryConfig:
             store_prompts=routing["store_prompts"],
             prices=MappingProxyType(prices),
         )
-    providers = {row.name: _provider_from_row(row) for row in provider_rows}
+    providers = {row.name: provider_from_row(row) for row in provider_rows}
     routes_by_alias: dict[int, list[RouteConfig]] = {}
     route_rows = ModelRoute.objects.filter(enabled=True, provider__enabled=True, alias__enabled=True)
     for alias_id, provider_name, model, priority, weight in route_rows.values_list(
@@ -469,11 +467,3 @@ def _current_in_worker() -> RegistryConfig:
         return current()
     finally:
         connection.close()
-
-
-def env_snapshot_for_display() -> dict[str, str]:
-    """Which environment keys are set (never their values), for `ai_check` and admin pages."""
-    return {
-        name: ("set" if os.environ.get(name) or getattr(settings, name, "") else "unset")
-        for name in ENV_KEY_NAMES.values()
-    }

@@ -52,13 +52,13 @@ def outcome_of(error: AIError) -> str:
 
 def check_provider(name: str) -> dict[str, Any]:
     """Run the named Provider row's `check()`; returns {ok, outcome, label, latency_ms, message, details}."""
-    from .config import _provider_from_row
+    from .config import provider_from_row
     from .models import Provider
 
     row = Provider.objects.filter(name=name).first()
     if row is None:
         return _result("not_configured", 0.0, f"No provider named '{name}'.")
-    return check_config(_provider_from_row(row))
+    return check_config(provider_from_row(row))
 
 
 def check_config(provider_cfg: ProviderConfig) -> dict[str, Any]:
